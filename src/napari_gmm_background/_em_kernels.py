@@ -1,0 +1,578 @@
+"""Compiled per-pixel EM for 1-D Gaussian mixtures.
+
+The steps follow scikit-learn's ``GaussianMixture`` (``_gaussian_mixture.py``):
+k-means initialisation, then alternating E- and M-steps until the mean
+log-likelihood per sample changes by less than ``tol``. Each pixel-channel is an
+independent 1-D problem, so the kernels work on one pixel's samples at a time
+and ``fit_pixels`` spreads pixels over threads.
+
+Two choices make it fast without changing the answer:
+
+* A pixel's samples are compressed to their distinct sorted values and counts.
+  EM with integer sample weights is exactly EM on the repeated samples, and a
+  video pixel has far fewer distinct values than frames (8-bit data at most 256).
+* The E-step and M-step share one pass: responsibilities are accumulated into
+  the sufficient statistics as they are computed, so they are never stored.
+
+This module imports numba at import time; import it lazily.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+# scikit-learn adds this to every component's total responsibility so that an
+# empty component does not divide by zero.
+_NK_FLOOR = 10.0 * np.finfo(np.float64).eps
+_LOG_2PI = math.log(2.0 * math.pi)
+
+# Pixels are handed to threads in blocks: a block of consecutive pixels reads
+# each frame's row segment contiguously, which is what the memory likes.
+BLOCK_SIZE = 32
+
+# The vectorised E-step runs over whole multiples of this many values.
+_PAD = 8
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def _distinct_counts_uint8(hist_row, values, counts):
+    """Distinct values (ascending) and their counts from a 256-bin histogram."""
+    m = 0
+    for level in range(256):
+        c = hist_row[level]
+        # Write always, advance only on a filled bin: no branch to mispredict.
+        values[m] = level
+        counts[m] = c
+        m += c != 0
+    return m
+
+
+@_jit
+def _distinct_counts_sorted(series, values, counts):
+    """Distinct values and counts of an already sorted series.
+
+    Returns -1 if the series holds a NaN or an infinity (sorted NaNs sit at
+    the end, infinities at either end, so the two ends suffice).
+    """
+    n = series.shape[0]
+    if not (np.isfinite(series[0]) and np.isfinite(series[n - 1])):
+        return -1
+    m = 0
+    values[0] = series[0]
+    counts[0] = 1.0
+    for i in range(1, n):
+        if series[i] == values[m]:
+            counts[m] += 1.0
+        else:
+            m += 1
+            values[m] = series[i]
+            counts[m] = 1.0
+    return m + 1
+
+
+@_jit
+def _segment_sse(prefix_n, prefix_s, prefix_q, lo, hi):
+    """Sum of squared deviations from their mean of ``values[lo:hi]``."""
+    n = prefix_n[hi] - prefix_n[lo]
+    s = prefix_s[hi] - prefix_s[lo]
+    return (prefix_q[hi] - prefix_q[lo]) - s * s / n
+
+
+@_jit
+def _kmeans_bounds(values, counts, m, n_components, prefix_n, prefix_s, prefix_q,
+                   dp_cost, dp_start, stack, bounds):
+    """Optimal k-means labels of sorted distinct values, as contiguous ranges.
+
+    In one dimension an optimal k-means partition is a set of contiguous
+    ranges of the sorted values, so a partition is its ``bounds`` (cluster
+    ``k`` holds ``values[bounds[k]:bounds[k + 1]]``). Requires
+    ``m > n_components``.
+
+    The partition returned has the least within-cluster sum of squares, the
+    optimum that scikit-learn's randomly seeded k-means aims at, without its
+    run-to-run variation. Two components: every split is tried. More:
+    dynamic programming over prefix sums, with divide and conquer on the
+    split positions, which only move right as the prefix grows (Gronlund et
+    al. 2017), O(n_components m log m).
+
+    ``dp_cost`` and ``dp_start`` are (n_components, >= m) scratch, ``stack``
+    is (64, 4) int64 scratch.
+    """
+    # Sums about a middle value keep the sums of squares well conditioned.
+    centre = values[m // 2]
+    prefix_n[0] = 0.0
+    prefix_s[0] = 0.0
+    prefix_q[0] = 0.0
+    for i in range(m):
+        d = values[i] - centre
+        prefix_n[i + 1] = prefix_n[i] + counts[i]
+        prefix_s[i + 1] = prefix_s[i] + counts[i] * d
+        prefix_q[i + 1] = prefix_q[i] + counts[i] * d * d
+
+    bounds[0] = 0
+    bounds[n_components] = m
+    if n_components == 1:
+        return
+    if n_components == 2:
+        best = np.inf
+        for split in range(1, m):
+            cost = (_segment_sse(prefix_n, prefix_s, prefix_q, 0, split)
+                    + _segment_sse(prefix_n, prefix_s, prefix_q, split, m))
+            if cost < best:
+                best = cost
+                bounds[1] = split
+        return
+
+    # dp_cost[k, i]: least sum of squares of values[:i + 1] in k + 1 clusters;
+    # dp_start[k, i]: where the last of those clusters starts.
+    for i in range(m):
+        dp_cost[0, i] = _segment_sse(prefix_n, prefix_s, prefix_q, 0, i + 1)
+        dp_start[0, i] = 0
+    for k in range(1, n_components):
+        # Each task: fill rows i in [i_lo, i_hi], whose start lies in [j_lo, j_hi].
+        stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = k, m - 1, k, m - 1
+        n_tasks = 1
+        while n_tasks > 0:
+            n_tasks -= 1
+            i_lo, i_hi, j_lo, j_hi = stack[n_tasks, 0], stack[n_tasks, 1], stack[n_tasks, 2], stack[n_tasks, 3]
+            if i_lo > i_hi:
+                continue
+            i = (i_lo + i_hi) // 2
+            best = np.inf
+            best_j = j_lo
+            for j in range(j_lo, min(j_hi, i) + 1):
+                cost = dp_cost[k - 1, j - 1] + _segment_sse(prefix_n, prefix_s, prefix_q, j, i + 1)
+                if cost < best:
+                    best = cost
+                    best_j = j
+            dp_cost[k, i] = best
+            dp_start[k, i] = best_j
+            stack[n_tasks, 0], stack[n_tasks, 1], stack[n_tasks, 2], stack[n_tasks, 3] = i_lo, i - 1, j_lo, best_j
+            stack[n_tasks + 1, 0], stack[n_tasks + 1, 1], stack[n_tasks + 1, 2], stack[n_tasks + 1, 3] = i + 1, i_hi, best_j, j_hi
+            n_tasks += 2
+    end = m - 1
+    for k in range(n_components - 1, 0, -1):
+        bounds[k] = dp_start[k, end]
+        end = bounds[k] - 1
+
+
+@_jit
+def _initialize(values, counts, m, n_samples, bounds, reg_covar, weights, means, variances):
+    """Gaussian parameters from hard labels, as ``GaussianMixture._initialize``."""
+    n_components = weights.shape[0]
+    for k in range(n_components):
+        nk = 0.0
+        sk = 0.0
+        for i in range(bounds[k], bounds[k + 1]):
+            nk += counts[i]
+            sk += counts[i] * values[i]
+        nk += _NK_FLOOR
+        mean = sk / nk
+        ss = 0.0
+        for i in range(bounds[k], bounds[k + 1]):
+            d = values[i] - mean
+            ss += counts[i] * d * d
+        weights[k] = nk / n_samples
+        means[k] = mean
+        variances[k] = ss / nk + reg_covar
+
+
+# Flags for the E/M inner loop: reassociation lets LLVM vectorise its sums.
+# No 'nnan'/'ninf': the loop never sees them, and callers test for them.
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_jit_fast = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+
+# exp(-a) is below 5e-18 past this; responsibilities that small are zero.
+_EXP_CUTOFF = 40.0
+
+
+@_jit_fast
+def _exp_neg(a):
+    """exp(-a) for a >= 0, to about 1e-14 relative, in plain arithmetic.
+
+    libm's exp is a call, which stops LLVM from vectorising the E-step loop;
+    a Taylor polynomial on a/128 raised to the 128th power vectorises.
+    """
+    y = min(a, _EXP_CUTOFF) * (1.0 / 128.0)
+    p = 1.0 - y / 12.0
+    p = 1.0 - y / 11.0 * p
+    p = 1.0 - y / 10.0 * p
+    p = 1.0 - y / 9.0 * p
+    p = 1.0 - y / 8.0 * p
+    p = 1.0 - y / 7.0 * p
+    p = 1.0 - y / 6.0 * p
+    p = 1.0 - y / 5.0 * p
+    p = 1.0 - y / 4.0 * p
+    p = 1.0 - y / 3.0 * p
+    p = 1.0 - y / 2.0 * p
+    p = 1.0 - y * p
+    for _ in range(7):
+        p = p * p
+    return p if a < _EXP_CUTOFF else 0.0
+
+
+@_jit_fast
+def _log_atanh_series(z):
+    """log(1 + e) given z = e / (2 + e), for 0 <= e <= 1 (so z <= 1/3).
+
+    log(1 + e) = 2 atanh(z); ten terms leave an error below 2e-11 relative,
+    and the value only feeds the convergence test against ``tol``.
+    """
+    z2 = z * z
+    p = 1.0 / 19.0
+    p = p * z2 + 1.0 / 17.0
+    p = p * z2 + 1.0 / 15.0
+    p = p * z2 + 1.0 / 13.0
+    p = p * z2 + 1.0 / 11.0
+    p = p * z2 + 1.0 / 9.0
+    p = p * z2 + 1.0 / 7.0
+    p = p * z2 + 1.0 / 5.0
+    p = p * z2 + 1.0 / 3.0
+    p = p * z2 + 1.0
+    return 2.0 * z * p
+
+
+@_jit_fast
+def _e_step_two(values, counts, n_values, log_norm0, half_precision0, mean0,
+                log_norm1, half_precision1, mean1):
+    """E-step for two components, with the M-step sums it feeds.
+
+    Returns the summed log-likelihood and, per component, the summed
+    responsibilities and the sums of r * d and r * d**2 with d the distance
+    to the component's current mean.
+    """
+    log_likelihood = 0.0
+    resp_sum0 = 0.0
+    sum_d0 = 0.0
+    sum_d20 = 0.0
+    resp_sum1 = 0.0
+    sum_d1 = 0.0
+    sum_d21 = 0.0
+    for i in range(n_values):
+        x = values[i]
+        c = counts[i]
+        d0 = x - mean0
+        d1 = x - mean1
+        lp0 = log_norm0 - half_precision0 * d0 * d0
+        lp1 = log_norm1 - half_precision1 * d1 * d1
+        gap = lp0 - lp1
+        # log(p0 + p1) = max + log(1 + exp(-|gap|)): one exp for two components.
+        e = _exp_neg(abs(gap))
+        top = lp0 if gap >= 0.0 else lp1
+        # One division serves both 1 / (1 + e) and e / (2 + e).
+        inv = 1.0 / ((1.0 + e) * (2.0 + e))
+        log_likelihood += c * (top + _log_atanh_series(e * (1.0 + e) * inv))
+        r_top = c * (2.0 + e) * inv
+        r_other = e * r_top
+        r0 = r_top if gap >= 0.0 else r_other
+        r1 = r_other if gap >= 0.0 else r_top
+        resp_sum0 += r0
+        sum_d0 += r0 * d0
+        sum_d20 += r0 * d0 * d0
+        resp_sum1 += r1
+        sum_d1 += r1 * d1
+        sum_d21 += r1 * d1 * d1
+    return log_likelihood, resp_sum0, sum_d0, sum_d20, resp_sum1, sum_d1, sum_d21
+
+
+@_jit
+def _e_step_general(values, counts, n_values, means, log_norm, half_precision,
+                    log_prob, resp_sum, sum_d, sum_d2):
+    """E-step for any number of components, with the M-step sums it feeds.
+
+    Zeroes and fills ``resp_sum``, ``sum_d`` and ``sum_d2``; returns the
+    summed log-likelihood. ``log_prob`` is scratch.
+    """
+    n_components = means.shape[0]
+    resp_sum[:] = 0.0
+    sum_d[:] = 0.0
+    sum_d2[:] = 0.0
+    log_likelihood = 0.0
+    for i in range(n_values):
+        x = values[i]
+        c = counts[i]
+        top = -np.inf
+        for k in range(n_components):
+            d = x - means[k]
+            lp = log_norm[k] - half_precision[k] * d * d
+            log_prob[k] = lp
+            if lp > top:
+                top = lp
+        total = 0.0
+        for k in range(n_components):
+            e = math.exp(log_prob[k] - top)
+            log_prob[k] = e
+            total += e
+        log_likelihood += c * (top + math.log(total))
+        inv_total = c / total
+        for k in range(n_components):
+            r = log_prob[k] * inv_total
+            d = x - means[k]
+            resp_sum[k] += r
+            sum_d[k] += r * d
+            sum_d2[k] += r * d * d
+    return log_likelihood
+
+
+@_jit
+def _log_norm(weight, variance):
+    """log(weight) plus the log of the Gaussian's normalising constant."""
+    return math.log(weight / math.sqrt(2.0 * math.pi * variance))
+
+
+@_jit
+def _m_step_component(resp_sum, sum_d, sum_d2, mean, reg_covar):
+    """New (unnormalised weight, mean, variance) of one component.
+
+    The sums are about the component's previous ``mean``: near convergence
+    the new mean is close to it, so the variance is computed without the
+    cancellation that E[x^2] - mean^2 suffers on 16-bit data.
+    """
+    nk = resp_sum + _NK_FLOOR
+    shift = sum_d / nk
+    # sum r (x - new_mean)^2, expanded about the old mean.
+    ss = sum_d2 - 2.0 * shift * sum_d + shift * shift * resp_sum
+    if ss < 0.0:
+        ss = 0.0
+    return nk, mean + shift, ss / nk + reg_covar
+
+
+@_jit
+def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
+            weights, means, variances):
+    """EM for two components; return (n_iter, converged).
+
+    The same iteration as ``_em_general``, with the parameters held in
+    scalars so that the per-iteration cost is the vectorised E-step.
+    """
+    w0, w1 = weights[0], weights[1]
+    mu0, mu1 = means[0], means[1]
+    v0, v1 = variances[0], variances[1]
+    lower_bound = -np.inf
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        (log_likelihood, r0, d0, dd0, r1, d1, dd1) = _e_step_two(
+            values, counts, n_values,
+            _log_norm(w0, v0), 0.5 / v0, mu0,
+            _log_norm(w1, v1), 0.5 / v1, mu1)
+        n0, mu0, v0 = _m_step_component(r0, d0, dd0, mu0, reg_covar)
+        n1, mu1, v1 = _m_step_component(r1, d1, dd1, mu1, reg_covar)
+        w0 = n0 / (n0 + n1)
+        w1 = n1 / (n0 + n1)
+        lower_bound = log_likelihood / n_samples
+        if abs(lower_bound - previous) < tol:
+            converged = True
+            break
+    weights[0], weights[1] = w0, w1
+    means[0], means[1] = mu0, mu1
+    variances[0], variances[1] = v0, v1
+    return n_iter, converged
+
+
+@_jit
+def _em_general(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
+                weights, means, variances, scratch):
+    """EM for any number of components; return (n_iter, converged).
+
+    Mirrors ``BaseMixture.fit_predict``: each iteration is an E-step under
+    the current parameters, then the M-step; the lower bound is the mean
+    log-likelihood per sample of that E-step; stop once it changes by less
+    than ``tol``. ``scratch`` is (6, n_components).
+    """
+    n_components = weights.shape[0]
+    log_norm, half_precision, log_prob, resp_sum, sum_d, sum_d2 = (
+        scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5])
+    lower_bound = -np.inf
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        for k in range(n_components):
+            log_norm[k] = _log_norm(weights[k], variances[k])
+            half_precision[k] = 0.5 / variances[k]
+        log_likelihood = _e_step_general(values, counts, n_values, means, log_norm,
+                                         half_precision, log_prob, resp_sum, sum_d, sum_d2)
+        nk_total = 0.0
+        for k in range(n_components):
+            nk, means[k], variances[k] = _m_step_component(
+                resp_sum[k], sum_d[k], sum_d2[k], means[k], reg_covar)
+            weights[k] = nk
+            nk_total += nk
+        weights /= nk_total
+        lower_bound = log_likelihood / n_samples
+        if abs(lower_bound - previous) < tol:
+            converged = True
+            break
+    return n_iter, converged
+
+
+@_jit
+def _fit_distinct(values, counts, m, n_samples, max_iter, tol, reg_covar,
+                  weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch):
+    """Fit one pixel's mixture from its distinct values; return (n_iter, converged).
+
+    ``values`` and ``counts`` need room for ``m`` rounded up to a multiple of
+    ``_PAD``; ``kmeans_scratch`` is (3 + n_components, > m), ``dp_start``
+    (n_components, >= m) and ``stack`` (64, 4), see ``_kmeans_bounds``. With no more distinct values than components the
+    maximum-likelihood mixture is exact: one component per value,
+    ``reg_covar`` as variance; spare components get zero weight, the pixel's
+    mean and ``reg_covar``.
+    """
+    n_components = weights.shape[0]
+    if m <= n_components:
+        overall = 0.0
+        for i in range(m):
+            overall += counts[i] * values[i]
+        overall /= n_samples
+        for k in range(n_components):
+            if k < m:
+                weights[k] = counts[k] / n_samples
+                means[k] = values[k]
+            else:
+                weights[k] = 0.0
+                means[k] = overall
+            variances[k] = reg_covar
+        return 0, True
+
+    prefix = kmeans_scratch[:3]
+    dp_cost = kmeans_scratch[3:]
+    _kmeans_bounds(values, counts, m, n_components, prefix[0], prefix[1], prefix[2],
+                   dp_cost, dp_start, stack, bounds)
+    _initialize(values, counts, m, n_samples, bounds, reg_covar, weights, means, variances)
+
+    # Pad to whole SIMD vectors with zero-count copies of the last value, so
+    # the vectorised E-step has no scalar remainder. They add nothing.
+    m_padded = (m + _PAD - 1) // _PAD * _PAD
+    for i in range(m, m_padded):
+        values[i] = values[m - 1]
+        counts[i] = 0.0
+
+    if n_components == 2:
+        return _em_two(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
+                       weights, means, variances)
+    return _em_general(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
+                       weights, means, variances, scratch)
+
+
+@_jit
+def _background_index(weights):
+    """Most weighted component; ties go to the first, like ``np.argmax``."""
+    best = 0
+    for k in range(1, weights.shape[0]):
+        if weights[k] > weights[best]:
+            best = k
+    return best
+
+
+def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
+               background, weights_out, means_out, variances_out, n_iter_out,
+               store_model, is_uint8, n_workers):
+    """Fit every column of ``data`` (frames x pixels); return the number of bad pixels.
+
+    ``background[p]`` receives the mean of pixel ``p``'s most weighted
+    component. With ``store_model`` the fitted ``weights_out``, ``means_out``
+    and ``variances_out`` (pixels x components) and ``n_iter_out`` (negative
+    where EM hit ``max_iter``) are filled as well. A pixel with a NaN or an
+    infinite sample is counted as bad and its outputs are NaN. ``is_uint8``
+    selects the histogram path, valid only for uint8 ``data``.
+    """
+    n_samples, n_pixels = data.shape
+    n_blocks = (n_pixels + BLOCK_SIZE - 1) // BLOCK_SIZE
+    n_workers = max(1, min(n_workers, n_blocks))
+    n_distinct_max = (256 if is_uint8 else n_samples) + _PAD
+    bad = np.zeros(n_workers, dtype=np.int64)
+
+    for worker in numba.prange(n_workers):
+        # Per-worker scratch, allocated once: the pixel loop allocates nothing.
+        hist = np.zeros((BLOCK_SIZE, 256 if is_uint8 else 1), dtype=np.int32)
+        series = np.empty((BLOCK_SIZE, 1 if is_uint8 else n_samples), dtype=np.float64)
+        values = np.empty(n_distinct_max, dtype=np.float64)
+        counts = np.empty(n_distinct_max, dtype=np.float64)
+        kmeans_scratch = np.empty((3 + n_components, n_distinct_max + 1), dtype=np.float64)
+        dp_start = np.empty((n_components, n_distinct_max), dtype=np.int64)
+        stack = np.empty((64, 4), dtype=np.int64)
+        bounds = np.empty(n_components + 1, dtype=np.int64)
+        weights = np.empty(n_components, dtype=np.float64)
+        means = np.empty(n_components, dtype=np.float64)
+        variances = np.empty(n_components, dtype=np.float64)
+        scratch = np.empty((6, n_components), dtype=np.float64)
+
+        for block in range(worker, n_blocks, n_workers):
+            start = block * BLOCK_SIZE
+            stop = min(start + BLOCK_SIZE, n_pixels)
+            width = stop - start
+            # Gather the block frame by frame: each read is a contiguous run.
+            if is_uint8:
+                for j in range(width):
+                    hist[j, :] = 0
+                for t in range(n_samples):
+                    for j in range(width):
+                        hist[j, int(data[t, start + j])] += 1
+            else:
+                for t in range(n_samples):
+                    for j in range(width):
+                        series[j, t] = data[t, start + j]
+
+            for j in range(width):
+                p = start + j
+                if is_uint8:
+                    m = _distinct_counts_uint8(hist[j], values, counts)
+                else:
+                    row = series[j]
+                    row.sort()
+                    m = _distinct_counts_sorted(row, values, counts)
+                if m < 0:
+                    bad[worker] += 1
+                    background[p] = np.nan
+                    if store_model:
+                        weights_out[p, :] = np.nan
+                        means_out[p, :] = np.nan
+                        variances_out[p, :] = np.nan
+                        n_iter_out[p] = 0
+                    continue
+                n_iter, converged = _fit_distinct(
+                    values, counts, m, n_samples, max_iter, tol, reg_covar,
+                    weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
+                )
+                background[p] = means[_background_index(weights)]
+                if store_model:
+                    weights_out[p, :] = weights
+                    means_out[p, :] = means
+                    variances_out[p, :] = variances
+                    n_iter_out[p] = n_iter if converged else -n_iter
+    return bad.sum()
+
+
+def _kernel_signature(dtype):
+    array2d = numba.types.Array(numba.from_dtype(np.dtype(dtype)), 2, "A", readonly=True)
+    array1d_out = numba.types.Array(numba.float64, 1, "A")
+    model_out = numba.types.Array(numba.float64, 2, "A")
+    n_iter_out = numba.types.Array(numba.int32, 1, "A")
+    return numba.int64(
+        array2d, numba.int64, numba.int64, numba.float64, numba.float64,
+        array1d_out, model_out, model_out, model_out, n_iter_out,
+        numba.boolean, numba.boolean, numba.int64,
+    )
+
+
+_KERNELS = {}
+
+
+def fit_pixels_kernel(dtype):
+    """The compiled ``_fit_pixels`` for a uint8 or float64 frames x pixels array.
+
+    One signature per dtype with 'A' layout, so contiguous and strided views
+    share one compiled (and cached) kernel instead of one each.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _KERNELS:
+        _KERNELS[dtype] = numba.njit(
+            [_kernel_signature(dtype)], cache=True, nogil=True, parallel=True,
+            error_model="numpy",
+        )(_fit_pixels)
+    return _KERNELS[dtype]

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of ../shared/data, or skip the test when it is not there."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+def write_video(path: Path, frames_rgb: np.ndarray, fourcc: str = "MJPG", fps: float = 25.0) -> Path:
+    """Write (T, H, W, 3) RGB uint8 frames with OpenCV; return the path."""
+    import cv2
+
+    height, width = frames_rgb.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} to {path}"
+    for frame in frames_rgb:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def traffic_video(tmp_path_factory) -> Path:
+    """A small synthetic traffic video, MJPG-compressed on disk."""
+    from napari_gmm_background.datasets import synthetic_traffic
+
+    frames, _ = synthetic_traffic(n_frames=60, height=96, width=128, seed=3)
+    return write_video(tmp_path_factory.mktemp("video") / "traffic.avi", frames)
+
+
+@pytest.fixture(scope="session")
+def traffic_frames(traffic_video) -> np.ndarray:
+    """The decoded frames of ``traffic_video``: real codec noise, not ideal data."""
+    from napari_gmm_background.io import read_video
+
+    return read_video(traffic_video)
