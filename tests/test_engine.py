@@ -82,9 +82,13 @@ def test_em_matches_sklearn_iteration_for_iteration():
             *scratch, bounds, np.empty((6, n_components)),
         )
         assert n_iter == reference.n_iter_
-        np.testing.assert_allclose(means, reference.means_[:, 0], rtol=1e-9)
-        np.testing.assert_allclose(weights, reference.weights_, rtol=1e-9)
-        np.testing.assert_allclose(variances, reference.covariances_[:, 0, 0], rtol=1e-8)
+        # Components may come out in another order.
+        ours, theirs = np.argsort(means), np.argsort(reference.means_[:, 0])
+        np.testing.assert_allclose(means[ours], reference.means_[theirs, 0], rtol=1e-9)
+        np.testing.assert_allclose(weights[ours], reference.weights_[theirs], rtol=1e-9)
+        np.testing.assert_allclose(
+            variances[ours], reference.covariances_[theirs, 0, 0], rtol=1e-8
+        )
 
 
 def kmeans_bounds(values, counts, n_components):

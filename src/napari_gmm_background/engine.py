@@ -34,7 +34,7 @@ ENGINES = ("numba", "sklearn")
 # thread busy. The float path copies a chunk to float64, so its size is
 # bounded in bytes too.
 _TARGET_CHUNKS = 100
-_MIN_CHUNK_PIXELS = 4096
+_MIN_CHUNK_PIXELS = 16384
 _MAX_CHUNK_BYTES = 64 * 2**20
 
 

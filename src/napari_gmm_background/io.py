@@ -96,7 +96,34 @@ def read_video(path: "str | os.PathLike", *, rgb: bool = True) -> np.ndarray:
     VideoReadError
         If OpenCV cannot open it or it holds no decodable frame.
     """
-    frames = list(iter_video_frames(path, rgb=rgb))
-    if not frames:
+    import cv2
+
+    capture = _open_capture(path)
+    # The container's frame count is only a first guess at the size: the
+    # buffer grows if more frames come and is cut to the frames decoded.
+    expected = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 1)
+    capture.release()
+    video = None
+    n_frames = 0
+    for frame in iter_video_frames(path, rgb=rgb):
+        if video is None:
+            video = np.empty((expected,) + frame.shape, dtype=frame.dtype)
+        elif n_frames == len(video):
+            video = _grow(video, 2 * len(video))
+        video[n_frames] = frame
+        n_frames += 1
+    if video is None:
         raise VideoReadError(f"{os.fspath(path)} holds no decodable video frame")
-    return np.stack(frames)
+    return video if n_frames == len(video) else _grow(video, n_frames)
+
+
+def _grow(video: np.ndarray, n_frames: int) -> np.ndarray:
+    """``video`` resized along time to ``n_frames``, in place when numpy can."""
+    try:
+        video.resize((n_frames,) + video.shape[1:], refcheck=False)
+        return video
+    except ValueError:  # pragma: no cover - the array does not own its memory
+        resized = np.empty((n_frames,) + video.shape[1:], dtype=video.dtype)
+        count = min(n_frames, len(video))
+        resized[:count] = video[:count]
+        return resized
