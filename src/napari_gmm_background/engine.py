@@ -283,6 +283,14 @@ def iter_fit_background_model(
     )
 
 
+def engine_loaded() -> bool:
+    """Whether the compiled kernels are loaded in this process already."""
+    import sys
+
+    kernels = sys.modules.get(f"{__package__}._em_kernels")
+    return bool(kernels is not None and kernels._KERNELS)
+
+
 def count_chunks(data_shape: tuple, time_axis: int = 0) -> int:
     """How many :class:`Progress` steps a fit of an array of this shape yields."""
     shape = list(data_shape)

@@ -8,6 +8,7 @@ containers, so neither is trusted for which frame is which.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -15,13 +16,91 @@ import numpy as np
 if TYPE_CHECKING:
     import cv2
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoReadError", "iter_video_frames", "read_video"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "VideoReadError",
+    "iter_video_frames",
+    "memory_budget",
+    "open_video",
+    "read_video",
+    "read_video_dask",
+    "video_info",
+]
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 
 
+# Videos larger than this share of the memory available when they are opened
+# are read lazily. Override with the environment variable below (bytes, or
+# with a K/M/G suffix).
+MEMORY_FRACTION = 0.25
+MEMORY_BUDGET_VARIABLE = "NAPARI_GMM_BACKGROUND_MEMORY_BUDGET"
+
+# Grey levels by which a grey video's decoded channels may differ: colour
+# codecs round the chroma of grey pixels to +-2 (MJPEG, MPEG-4 measured).
+GREY_TOLERANCE = 2
+
+
 class VideoReadError(ValueError):
     """A video file exists but cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds, with the frame count checked by decoding."""
+
+    path: str
+    n_frames: int
+    height: int
+    width: int
+    fps: float
+    fourcc: str
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Size of all frames decoded as RGB uint8."""
+        return self.n_frames * self.height * self.width * 3
+
+    def as_metadata(self) -> dict:
+        return {
+            "source_path": self.path, "fps": self.fps, "frame_count": self.n_frames,
+            "height": self.height, "width": self.width, "fourcc": self.fourcc,
+        }
+
+
+def memory_budget() -> int:
+    """Bytes a video may take decoded before it is opened lazily.
+
+    ``MEMORY_FRACTION`` of the memory available now, or the value of the
+    environment variable ``NAPARI_GMM_BACKGROUND_MEMORY_BUDGET``.
+    """
+    setting = os.environ.get(MEMORY_BUDGET_VARIABLE, "").strip()
+    if setting:
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        factor = units.get(setting[-1].upper(), 1)
+        number = setting[:-1] if setting[-1].upper() in units else setting
+        try:
+            return int(float(number) * factor)
+        except ValueError:
+            raise ValueError(
+                f"{MEMORY_BUDGET_VARIABLE}={setting!r} is not a size like 500M or 2G"
+            ) from None
+    return int(MEMORY_FRACTION * _available_memory())
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 4 * 2**30
 
 
 def _open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
@@ -127,3 +206,167 @@ def _grow(video: np.ndarray, n_frames: int) -> np.ndarray:
         count = min(n_frames, len(video))
         resized[:count] = video[:count]
         return resized
+
+
+def _grab_at(capture: "cv2.VideoCapture", index: int) -> bool:
+    import cv2
+
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    return bool(capture.grab())
+
+
+def video_info(path: "str | os.PathLike") -> VideoInfo:
+    """Frame count, size, fps and codec of a video, without decoding it all.
+
+    The container's frame count is checked: its last frame must decode and
+    the one after it must not. Where that fails the frames are counted by
+    grabbing them all, which is exact but takes a pass over the file.
+
+    Raises
+    ------
+    FileNotFoundError, VideoReadError
+        As :func:`read_video`, and if the video holds no decodable frame.
+    """
+    import cv2
+
+    capture = _open_capture(path)
+    try:
+        claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        code = int(capture.get(cv2.CAP_PROP_FOURCC))
+        fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip("\x00 ")
+        ok, first = capture.read()
+        if not ok or first is None:
+            raise VideoReadError(f"{os.fspath(path)} holds no decodable video frame")
+        height, width = first.shape[:2]
+        if claimed > 0 and _grab_at(capture, claimed - 1) and not _grab_at(capture, claimed):
+            n_frames = claimed
+        else:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            n_frames = 0
+            while capture.grab():
+                n_frames += 1
+    finally:
+        capture.release()
+    return VideoInfo(os.fspath(path), n_frames, height, width, fps, fourcc)
+
+
+def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> np.ndarray:
+    """Frames ``start`` to ``stop`` of a video: one seek, then sequential reads."""
+    import cv2
+
+    capture = _open_capture(path)
+    try:
+        if start:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        frames = np.empty((stop - start,) + shape, dtype=np.uint8)
+        for i in range(stop - start):
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                raise VideoReadError(
+                    f"{path}: frame {start + i} could not be decoded "
+                    "(the file changed or is damaged)"
+                )
+            if frame.ndim == 2:
+                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+            frames[i] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+    finally:
+        capture.release()
+    return frames
+
+
+def read_video_dask(
+    path: "str | os.PathLike", *, frames_per_chunk: int = 8, rgb: bool = True,
+    info: "VideoInfo | None" = None,
+):
+    """A video as a lazy dask array, chunked by frame ranges.
+
+    Each chunk decodes its own range (one seek, then sequential reads), so
+    chunks can be computed in parallel, on other processes or machines, and
+    nothing is decoded until asked for.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    frames_per_chunk : int
+        Frames in each chunk along time.
+    rgb : bool
+        RGB (default) or OpenCV's BGR channel order.
+    info : VideoInfo, optional
+        From :func:`video_info`, if already known.
+
+    Returns
+    -------
+    dask.array.Array
+        (T, H, W, 3) uint8.
+    """
+    import dask
+    import dask.array as da
+
+    if frames_per_chunk < 1:
+        raise ValueError(f"frames_per_chunk must be >= 1, got {frames_per_chunk}")
+    info = info or video_info(path)
+    shape = (info.height, info.width, 3)
+    decode = dask.delayed(_decode_range, pure=True)
+    blocks = [
+        da.from_delayed(
+            decode(info.path, start, min(start + frames_per_chunk, info.n_frames), shape, rgb),
+            shape=(min(start + frames_per_chunk, info.n_frames) - start,) + shape,
+            dtype=np.uint8,
+        )
+        for start in range(0, info.n_frames, frames_per_chunk)
+    ]
+    return da.concatenate(blocks, axis=0)
+
+
+def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
+    """A video as the reader hands it to napari: data and metadata.
+
+    Videos whose decoded frames fit in ``budget`` bytes (default:
+    :func:`memory_budget`) are decoded into memory, and a video whose three
+    channels are equal everywhere becomes single-channel (T, H, W). Larger
+    videos come back as a lazy dask array (see :func:`read_video_dask`) that
+    decodes frames when they are looked at; they stay RGB.
+
+    A grey video stored with a colour codec decodes with channels that differ
+    by a grey level or two (chroma rounding); one whose channels differ by at
+    most ``GREY_TOLERANCE`` everywhere opens as the mean of its channels.
+
+    Returns
+    -------
+    data : numpy.ndarray or dask.array.Array
+        (T, H, W, 3) or (T, H, W) uint8.
+    metadata : dict
+        ``source_path``, ``fps``, ``frame_count``, ``height``, ``width``,
+        ``fourcc``, ``lazy``, and ``grey`` where the video became single-channel.
+    """
+    info = video_info(path)
+    budget = memory_budget() if budget is None else budget
+    metadata = info.as_metadata()
+    if info.decoded_bytes > budget:
+        metadata["lazy"] = True
+        return read_video_dask(path, info=info), metadata
+    video = read_video(path)
+    metadata.update(lazy=False, frame_count=len(video))
+    if _is_grey(video):
+        video = _to_grey(video)
+        metadata["grey"] = True
+    return video, metadata
+
+
+def _is_grey(video: np.ndarray) -> bool:
+    """Whether the channels differ by at most ``GREY_TOLERANCE`` everywhere."""
+    for frame in video:  # frame by frame: no full-size temporary
+        channels = frame.astype(np.int16)
+        if (np.abs(channels[..., 0] - channels[..., 1]).max() > GREY_TOLERANCE
+                or np.abs(channels[..., 0] - channels[..., 2]).max() > GREY_TOLERANCE):
+            return False
+    return True
+
+
+def _to_grey(video: np.ndarray) -> np.ndarray:
+    grey = np.empty(video.shape[:-1], dtype=np.uint8)
+    for t, frame in enumerate(video):
+        grey[t] = np.rint(frame.mean(axis=-1))
+    return grey

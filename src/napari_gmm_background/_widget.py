@@ -1,0 +1,353 @@
+"""napari widget: the per-pixel GMM background of any image layer.
+
+Thin glue: it picks the frames, runs the engine's progress generator
+(:func:`napari_gmm_background.iter_fit_background_model`, the same model as
+``extract_background``) in napari's ``thread_worker``, and turns the result
+into layers. Nothing is added until a run has finished.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+if TYPE_CHECKING:
+    import napari
+    import numpy as np
+
+# Axis labels that name the time axis, compared in lower case.
+TIME_AXIS_LABELS = ("t", "time", "frame", "frames")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one run was asked to do, fixed when it starts."""
+
+    layer_name: str
+    rgb: bool
+    time_axis: int
+    frames: slice
+    n_components: int
+    max_iter: int
+    tol: float
+    reg_covar: float
+    mask_threshold: "float | None"
+    scale: tuple
+    translate: tuple
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """A run that stopped on bad input, with the message for the user."""
+
+    message: str
+
+
+def background_job(frames: Any, settings: RunSettings):
+    """Generator run by the worker: yields progress, returns the layers' data.
+
+    Returns ``(background, mask)`` (``mask`` None unless asked for) or a
+    :class:`JobFailed` for input the engine refuses.
+    """
+    import numpy as np
+
+    from .engine import iter_fit_background_model
+
+    try:
+        if not isinstance(frames, np.ndarray):
+            frames = np.asarray(frames)  # decodes a lazy video, off the GUI thread
+        yield
+        model = yield from iter_fit_background_model(
+            frames, time_axis=settings.time_axis, n_components=settings.n_components,
+            max_iter=settings.max_iter, tol=settings.tol, reg_covar=settings.reg_covar,
+        )
+        background = model.background()
+        mask = None
+        if settings.mask_threshold is not None:
+            mask = model.foreground_mask(
+                frames, time_axis=settings.time_axis, threshold=settings.mask_threshold
+            )
+            if settings.rgb:
+                mask = mask.any(axis=-1)
+            mask = mask.astype(np.uint8)
+            yield
+    except (ValueError, TypeError, MemoryError) as error:
+        return JobFailed(str(error) or type(error).__name__)
+    return background, mask
+
+
+class BackgroundWidget(Container):
+    """Extract the static background of an image layer over time.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose image layers are offered, and where results go.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._worker = None
+        self.last_result: "tuple | JobFailed | None" = None
+
+        self.image = ComboBox(label="image", choices=self._image_layers, nullable=True)
+        self.time_axis = SpinBox(label="time axis", min=0, max=0,
+                                 tooltip="layer axis that is time (frames)")
+        self.n_components = SpinBox(label="components", value=2, min=1, max=12,
+                                    tooltip="Gaussians per pixel; the background is the heaviest")
+        self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
+        self.stop_frame = SpinBox(label="stop frame", min=0, max=2**31 - 1,
+                                  tooltip="frames before this one are used; 0 = to the end")
+        self.frame_step = SpinBox(label="frame step", value=1, min=1, max=2**31 - 1)
+        self.foreground = CheckBox(text="add foreground mask")
+        self.threshold = FloatSpinBox(
+            label="mask threshold", value=4.0, min=0.5, max=100.0, step=0.5,
+            tooltip="foreground: farther than this many background standard deviations",
+        )
+        self.advanced = CheckBox(text="advanced EM settings")
+        self.max_iter = SpinBox(label="max iterations", value=100, min=1, max=100_000)
+        self.tol = FloatSpinBox(label="tolerance", value=1e-3, min=1e-9, max=10.0, step=1e-4,
+                                tooltip="stop when the mean log-likelihood changes less")
+        self.reg_covar = FloatSpinBox(label="variance floor", value=1e-6, min=1e-9, max=1e6,
+                                      step=1e-7, tooltip="added to every variance")
+        self.run_button = PushButton(text="Extract background")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        self.extend([
+            self.image, self.time_axis, self.n_components,
+            self.first_frame, self.stop_frame, self.frame_step,
+            self.foreground, self.threshold,
+            self.advanced, self.max_iter, self.tol, self.reg_covar,
+            self.run_button, self.cancel_button, self.status,
+        ])
+        self.threshold.visible = False
+        for widget in self._advanced_widgets:
+            widget.visible = False
+
+        self.foreground.changed.connect(lambda on: setattr(self.threshold, "visible", on))
+        self.advanced.changed.connect(self._show_advanced)
+        self.image.changed.connect(self._on_image_changed)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._refresh_layers)
+        self._on_image_changed(self.image.value)
+
+    # -- choices -------------------------------------------------------------
+    @property
+    def _advanced_widgets(self):
+        return (self.max_iter, self.tol, self.reg_covar)
+
+    def _show_advanced(self, on: bool):
+        for widget in self._advanced_widgets:
+            widget.visible = on
+
+    def _image_layers(self, _widget=None) -> list:
+        from napari.layers import Image
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _refresh_layers(self, _event=None):
+        self.image.reset_choices()
+
+    def _on_image_changed(self, layer):
+        if layer is None:
+            return
+        self.time_axis.max = max(layer.ndim - 1, 0)
+        self.time_axis.value = default_time_axis(layer)
+
+    # -- running -------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def _say(self, message: str, *, warn: bool = False):
+        self.status.value = message
+        if warn:
+            from napari.utils.notifications import show_warning
+
+            show_warning(message)
+
+    def run(self):
+        """Start a run on the selected layer (in a worker thread); returns the worker."""
+        if self.running:
+            return self._worker
+        layer = self.image.value
+        if layer is None:
+            self._say("Add or select an image layer first.", warn=True)
+            return None
+        try:
+            frames, settings = self._prepare(layer)
+        except ValueError as error:
+            self._say(str(error), warn=True)
+            return None
+
+        from napari.qt.threading import create_worker
+
+        from .engine import count_chunks, engine_loaded
+
+        steps = 1 + count_chunks(frames.shape, settings.time_axis)
+        steps += settings.mask_threshold is not None
+        worker = create_worker(
+            background_job, frames, settings,
+            _progress={"total": steps, "desc": f"Background of {layer.name}"},
+        )
+        worker.returned.connect(lambda result: self._on_returned(result, settings))
+        worker.aborted.connect(lambda: self._say("Cancelled: nothing was added."))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self._say(
+            f"Working on {layer.name}..." if engine_loaded() else
+            f"Working on {layer.name} (loading the engine; the first use after "
+            "installing compiles it, about 15 s)..."
+        )
+        worker.start()
+        return worker
+
+    def cancel(self):
+        """Ask a running job to stop; it does within one chunk of pixels."""
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _on_finished(self):
+        self._worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+    def _prepare(self, layer) -> "tuple[Any, RunSettings]":
+        """The selected frames and the run's settings; ValueError says what is wrong."""
+        import numpy as np
+
+        from .io import memory_budget
+
+        if layer.multiscale:
+            raise ValueError(f"{layer.name} is multiscale; pick a single-scale layer.")
+        if layer.ndim < 3:
+            raise ValueError(
+                f"{layer.name} has no time axis: it is a single {layer.ndim}-D image. "
+                "A background needs a stack of frames (time plus two image axes)."
+            )
+        time_axis = self.time_axis.value
+        if not 0 <= time_axis < layer.ndim:
+            raise ValueError(f"time axis {time_axis} is outside {layer.name}'s {layer.ndim} axes.")
+        data = layer.data
+        n_frames = data.shape[time_axis]
+        stop = self.stop_frame.value or n_frames
+        frames_slice = slice(self.first_frame.value, stop, self.frame_step.value)
+        n_selected = len(range(n_frames)[frames_slice])
+        if n_selected == 0:
+            raise ValueError(
+                f"no frames selected: {layer.name} has {n_frames} frames on axis {time_axis}."
+            )
+        n_components = self.n_components.value
+        if n_selected < n_components:
+            raise ValueError(
+                f"{n_selected} frame(s) selected, fewer than the {n_components} components: "
+                "select more frames or fewer components."
+            )
+        index = (slice(None),) * time_axis + (frames_slice,)
+        frames = data[index]
+        if not isinstance(frames, np.ndarray):
+            # Lazy data (dask, or another array-like): it is read into memory
+            # in the worker, so it has to fit.
+            size = math.prod(frames.shape) * frames.dtype.itemsize
+            budget = memory_budget()
+            if size > budget:
+                raise ValueError(
+                    f"the selected frames of {layer.name} take {size / 2**30:.1f} GiB in "
+                    f"memory, over the {budget / 2**30:.1f} GiB budget: select fewer "
+                    "frames (a frame step) or a smaller region."
+                )
+        scale = tuple(layer.scale)
+        translate = tuple(layer.translate)
+        settings = RunSettings(
+            layer_name=layer.name, rgb=layer.rgb, time_axis=time_axis, frames=frames_slice,
+            n_components=n_components, max_iter=self.max_iter.value, tol=self.tol.value,
+            reg_covar=self.reg_covar.value,
+            mask_threshold=self.threshold.value if self.foreground.value else None,
+            scale=scale, translate=translate,
+        )
+        return frames, settings
+
+    def _on_returned(self, result, settings: RunSettings):
+        self.last_result = result
+        if result is None:
+            return
+        if isinstance(result, JobFailed):
+            self._say(f"{settings.layer_name}: {result.message}", warn=True)
+            return
+        background, mask = result
+        t = settings.time_axis
+        spatial_scale = settings.scale[:t] + settings.scale[t + 1:]
+        spatial_translate = settings.translate[:t] + settings.translate[t + 1:]
+        name = f"{settings.layer_name} background"
+        attributes = {"scale": spatial_scale, "translate": spatial_translate}
+        if not settings.rgb:
+            attributes["contrast_limits"] = display_range(background)
+        self._put_layer(name, background, "image", rgb=settings.rgb, **attributes)
+        added = [name]
+        if mask is not None:
+            step = settings.frames.step or 1
+            scale = list(settings.scale)
+            translate = list(settings.translate)
+            translate[t] += (settings.frames.start or 0) * scale[t]
+            scale[t] *= step
+            mask_name = f"{settings.layer_name} foreground"
+            self._put_layer(mask_name, mask, "labels", scale=scale, translate=translate)
+            added.append(mask_name)
+        self._say("Added " + " and ".join(repr(n) for n in added) + ".")
+
+    def _put_layer(self, name: str, data: "np.ndarray", kind: str, **attributes):
+        """Add a layer, or update the one a previous run added."""
+        layers = self._viewer.layers
+        if name in layers:
+            existing = layers[name]
+            compatible = (
+                existing._type_string == kind
+                and existing.data.shape == data.shape
+                and getattr(existing, "rgb", False) == attributes.get("rgb", False)
+            )
+            if compatible:
+                existing.data = data
+                for key, value in attributes.items():
+                    if key != "rgb":
+                        setattr(existing, key, value)
+                return existing
+            layers.remove(existing)
+        add = self._viewer.add_image if kind == "image" else self._viewer.add_labels
+        return add(data, name=name, **attributes)
+
+
+def default_time_axis(layer) -> int:
+    """A layer's time axis: the one labelled as time, else the first."""
+    labels = [str(label).lower() for label in getattr(layer, "axis_labels", ())]
+    for index, label in enumerate(labels):
+        if label in TIME_AXIS_LABELS:
+            return index
+    return 0
+
+
+def display_range(image: "np.ndarray") -> tuple:
+    """Contrast limits that show an image well: its 0.1-99.9 percentiles."""
+    import numpy as np
+
+    low, high = (float(v) for v in np.percentile(image, [0.1, 99.9]))
+    if high <= low:
+        low, high = float(image.min()), float(image.max())
+        if high <= low:
+            high = low + 1.0
+    return low, high

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from napari_gmm_background._reader import napari_get_reader
+
+from .conftest import shared_file, write_video
+from .test_io import frame_number, numbered_frames
+
+PLUGIN = "napari-gmm-background"
+
+
+@pytest.mark.parametrize("name", ["a.avi", "b.MP4", "c.mov", "d.MkV", "e.webm", "f.mpeg"])
+def test_claims_video_extensions_in_any_case(name):
+    assert callable(napari_get_reader(name))
+
+
+@pytest.mark.parametrize("name", ["a.tif", "b.png", "notes.txt", "video.avi.bak"])
+def test_leaves_other_files_alone(name):
+    assert napari_get_reader(name) is None
+
+
+def test_leaves_directories_and_mixed_lists_alone(tmp_path):
+    folder = tmp_path / "clip.avi"
+    folder.mkdir()
+    assert napari_get_reader(str(folder)) is None
+    assert napari_get_reader(["a.avi", "b.tif"]) is None
+    assert napari_get_reader([]) is None
+
+
+@pytest.mark.parametrize("suffix, fourcc", [(".avi", "MJPG"), (".mp4", "mp4v")])
+def test_opens_a_video_in_napari_frame_exact_and_rgb(make_napari_viewer, tmp_path, suffix, fourcc):
+    frames = numbered_frames(20)
+    path = write_video(tmp_path / f"numbered{suffix}", frames, fourcc)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin=PLUGIN)
+    assert layer.name == "numbered" and layer.rgb
+    assert layer.data.shape == (20, 48, 80, 3) and layer.data.dtype == np.uint8
+    assert [frame_number(f) for f in layer.data] == list(range(20))
+    assert layer.data[..., 0].mean() > 190  # red cast kept in the red channel
+    metadata = layer.metadata
+    assert metadata["frame_count"] == 20 and metadata["source_path"] == str(path)
+    assert metadata["fps"] == pytest.approx(25.0) and metadata["lazy"] is False
+
+
+def test_over_budget_video_opens_lazily_and_frame_exact(make_napari_viewer, tmp_path, monkeypatch):
+    frames = numbered_frames(30)
+    path = write_video(tmp_path / "long.avi", frames)
+    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", str(frames.nbytes // 3))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin=PLUGIN)
+    assert layer.metadata["lazy"] is True and not isinstance(layer.data, np.ndarray)
+    viewer.dims.set_point(0, 17)
+    assert frame_number(np.asarray(layer.data[17])) == 17
+    assert [frame_number(np.asarray(layer.data[t])) for t in (29, 0, 8)] == [29, 0, 8]
+
+
+def test_shared_clip_equals_opencv_decode(make_napari_viewer):
+    import cv2
+
+    path = shared_file("cdnet", "traffic.avi")
+    capture = cv2.VideoCapture(str(path))
+    expected = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        expected.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin=PLUGIN)
+    np.testing.assert_array_equal(layer.data, np.stack(expected))
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video", None])
+def test_bad_files_give_a_clear_error_and_no_layer(make_napari_viewer, tmp_path, content):
+    path = tmp_path / "broken.avi"
+    if content is None:  # truncated to its header
+        good = write_video(tmp_path / "good.avi", numbered_frames(5))
+        content = good.read_bytes()[:200]
+    path.write_bytes(content)
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match="broken.avi"):
+        viewer.open(str(path), plugin=PLUGIN)
+    assert len(viewer.layers) == 0

@@ -1,0 +1,169 @@
+import numpy as np
+import pytest
+
+from napari_gmm_background import extract_background, fit_background_model
+from napari_gmm_background._widget import BackgroundWidget
+from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
+
+from .conftest import write_video
+
+TIMEOUT_MS = 180_000  # the first run in a fresh environment compiles the engine
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = BackgroundWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget
+
+
+def run_and_wait(qtbot, widget):
+    worker = widget.run()
+    assert worker is not None, widget.status.value
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    return worker
+
+
+def test_background_of_the_readers_layer_equals_extract_background(viewer_and_widget, qtbot, tmp_path):
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_traffic(n_frames=40, height=60, width=80, seed=2)
+    [layer] = viewer.open(str(write_video(tmp_path / "road.avi", frames)), plugin="napari-gmm-background")
+    widget.image.value = layer
+    assert widget.time_axis.value == 0
+    run_and_wait(qtbot, widget)
+    result = viewer.layers["road background"]
+    assert result.rgb and result.data.dtype == np.uint8
+    np.testing.assert_array_equal(result.data, extract_background(layer.data))
+    assert "Added" in widget.status.value
+
+
+def test_rerun_updates_the_layer_and_frame_selection_is_used(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_traffic(n_frames=50, height=40, width=48, seed=3)
+    layer = viewer.add_image(frames, name="road", rgb=True)
+    widget.image.value = layer
+    run_and_wait(qtbot, widget)
+    first = viewer.layers["road background"]
+    widget.first_frame.value, widget.stop_frame.value, widget.frame_step.value = 5, 45, 2
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == 2 and viewer.layers["road background"] is first
+    np.testing.assert_array_equal(first.data, extract_background(frames[5:45:2]))
+
+
+def test_uint16_timelapse_keeps_scale_and_translate(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_timelapse(n_frames=30, height=40, width=50, seed=1)
+    layer = viewer.add_image(frames, name="cells", scale=(2.0, 0.5, 0.25), translate=(1, 10, 20))
+    widget.image.value = layer
+    run_and_wait(qtbot, widget)
+    result = viewer.layers["cells background"]
+    assert result.data.dtype == np.uint16 and not result.rgb
+    np.testing.assert_array_equal(result.data, extract_background(frames))
+    assert tuple(result.scale) == (0.5, 0.25) and tuple(result.translate) == (10, 20)
+    low, high = result.contrast_limits
+    assert result.data.min() <= low < high <= result.data.max()
+
+
+def test_tzyx_stack_with_a_labelled_time_axis(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_timelapse(n_frames=20, height=24, width=24, seed=2)
+    stack = np.stack([frames, frames // 2], axis=0)  # Z, T, Y, X
+    layer = viewer.add_image(stack, name="zstack", axis_labels=("z", "t", "y", "x"))
+    widget.image.value = layer
+    assert widget.time_axis.value == 1
+    run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(
+        viewer.layers["zstack background"].data, extract_background(stack, time_axis=1)
+    )
+
+
+def test_foreground_mask_layer(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_traffic(n_frames=30, height=40, width=48, seed=4)
+    layer = viewer.add_image(frames, name="road", rgb=True, scale=(1, 2, 2))
+    widget.image.value = layer
+    widget.foreground.value = True
+    widget.threshold.value = 5.0
+    widget.frame_step.value = 3
+    run_and_wait(qtbot, widget)
+    mask = viewer.layers["road foreground"]
+    assert mask._type_string == "labels" and mask.data.shape == (10, 40, 48)
+    model = fit_background_model(frames[::3])
+    expected = model.foreground_mask(frames[::3], threshold=5.0).any(axis=-1)
+    np.testing.assert_array_equal(mask.data.astype(bool), expected)
+    assert tuple(mask.scale) == (3, 2, 2)
+
+
+def test_layer_without_time_axis_gets_a_message_and_nothing_else(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    widget.image.value = viewer.add_image(np.zeros((32, 32), np.uint8), name="flat")
+    assert widget.run() is None
+    assert "no time axis" in widget.status.value
+    assert [layer.name for layer in viewer.layers] == ["flat"]
+
+
+def test_too_few_frames_gets_a_message(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    widget.image.value = viewer.add_image(np.zeros((5, 8, 8), np.uint8), name="short")
+    widget.n_components.value = 3
+    widget.frame_step.value = 3  # frames 0 and 3
+    assert widget.run() is None
+    assert "fewer than the 3 components" in widget.status.value
+    assert len(viewer.layers) == 1
+
+
+def test_nan_data_is_reported_without_a_layer(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    data = np.ones((6, 8, 8), np.float32)
+    data[2, 3, 3] = np.nan
+    widget.image.value = viewer.add_image(data, name="holes")
+    run_and_wait(qtbot, widget)
+    assert "NaN" in widget.status.value
+    assert len(viewer.layers) == 1
+
+
+def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(viewer_and_widget, qtbot):
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = viewer_and_widget
+    widget.image.value = viewer.add_image(np.zeros((4, 8, 8), np.uint8), name="warm-up")
+    run_and_wait(qtbot, widget)  # the engine is loaded before timing anything
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 255, (200, 300, 400, 3), dtype=np.uint8)
+    widget.image.value = viewer.add_image(big, name="noise", rgb=True)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    worker = widget.run()
+    qtbot.wait(300)
+    assert widget.running and len(ticks) >= 10  # the event loop kept turning
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.running, timeout=1000)  # stops within a second
+    timer.stop()
+    assert worker.abort_requested
+    assert "noise background" not in viewer.layers
+    assert "Cancelled" in widget.status.value
+    # The viewer and the widget still work.
+    widget.image.value = viewer.layers["warm-up"]
+    run_and_wait(qtbot, widget)
+    assert "warm-up background" in viewer.layers
+
+
+def test_widget_is_in_the_plugins_menu(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget(
+        "napari-gmm-background", "Extract background (GMM)"
+    )
+    assert isinstance(widget, BackgroundWidget)
+
+
+def test_widget_is_in_the_layers_project_menu(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    make_napari_viewer()
+    items = get_app_model().menus.get_menu("napari/layers/project")
+    commands = [getattr(item, "command", None) for item in items]
+    assert any(c is not None and "napari-gmm-background" in c.id for c in commands)
