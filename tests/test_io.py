@@ -116,7 +116,24 @@ def test_open_video_is_eager_under_the_budget_and_lazy_over_it(tmp_path):
     assert metadata["frame_count"] == 10 and metadata["source_path"] == str(path)
     lazy, metadata = open_video(path, budget=10 * 48 * 80 * 3 - 1)
     assert not isinstance(lazy, np.ndarray) and metadata["lazy"] is True
-    np.testing.assert_array_equal(lazy.compute(), eager)
+    np.testing.assert_array_equal(np.asarray(lazy), eager)
+    np.testing.assert_array_equal(lazy.to_dask().compute(), eager)
+
+
+def test_lazy_video_indexes_like_the_decoded_array(tmp_path):
+    from napari_gmm_background.io import LazyVideo
+
+    frames = numbered_frames(30)
+    path = write_video(tmp_path / "v.avi", frames)
+    eager = read_video(path)
+    lazy = LazyVideo(path, frames_per_chunk=4, cache_bytes=2 * 4 * 48 * 80 * 3)
+    assert lazy.shape == eager.shape and lazy.dtype == eager.dtype and lazy.ndim == 4
+    for key in [5, -1, (7, slice(10, 20)), slice(3, 25, 4), (slice(None, None, 7), 0, 1),
+                (Ellipsis, 0), (12, Ellipsis, 2), np.int64(29)]:
+        np.testing.assert_array_equal(lazy[key], eager[key])
+    assert len(lazy._cache) <= 2  # bounded cache
+    with pytest.raises(IndexError):
+        lazy[30]
 
 
 def test_grey_video_opens_single_channel(tmp_path):

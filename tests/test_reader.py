@@ -54,6 +54,28 @@ def test_over_budget_video_opens_lazily_and_frame_exact(make_napari_viewer, tmp_
     assert [frame_number(np.asarray(layer.data[t])) for t in (29, 0, 8)] == [29, 0, 8]
 
 
+def test_widget_runs_on_a_lazy_video(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    from napari_gmm_background import extract_background
+    from napari_gmm_background._widget import BackgroundWidget
+    from napari_gmm_background.datasets import synthetic_traffic
+
+    frames, _ = synthetic_traffic(n_frames=30, height=48, width=64, seed=5)
+    path = write_video(tmp_path / "lazy.avi", frames)
+    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", str(frames.nbytes // 3))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin=PLUGIN)
+    assert layer.metadata["lazy"] is True
+    widget = BackgroundWidget(viewer)
+    widget.image.value = layer
+    widget.frame_step.value = 4  # 8 of 30 frames fit the budget of a third
+    assert widget.run() is not None, widget.status.value
+    qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
+    expected = extract_background(np.asarray(layer.data)[::4])
+    np.testing.assert_array_equal(viewer.layers["lazy background"].data, expected)
+    widget.frame_step.value = 1  # all 30 frames: over the budget, so a message
+    assert widget.run() is None and "budget" in widget.status.value
+
+
 def test_shared_clip_equals_opencv_decode(make_napari_viewer):
     import cv2
 

@@ -102,7 +102,7 @@ class BackgroundWidget(Container):
         self._worker = None
         self.last_result: "tuple | JobFailed | None" = None
 
-        self.image = ComboBox(label="image", choices=self._image_layers, nullable=True)
+        self.image = ComboBox(label="image", choices=self._image_layers)
         self.time_axis = SpinBox(label="time axis", min=0, max=0,
                                  tooltip="layer axis that is time (frames)")
         self.n_components = SpinBox(label="components", value=2, min=1, max=12,
@@ -132,6 +132,8 @@ class BackgroundWidget(Container):
             self.advanced, self.max_iter, self.tol, self.reg_covar,
             self.run_button, self.cancel_button, self.status,
         ])
+        # A dock widget, not a panel: leave the canvas most of the window.
+        self.native.setMaximumWidth(420)
         self.threshold.visible = False
         for widget in self._advanced_widgets:
             widget.visible = False
@@ -143,6 +145,9 @@ class BackgroundWidget(Container):
         self.cancel_button.changed.connect(self.cancel)
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_layers)
+        active = viewer.layers.selection.active
+        if active in self.image.choices:
+            self.image.value = active
         self._on_image_changed(self.image.value)
 
     # -- choices -------------------------------------------------------------
@@ -260,6 +265,8 @@ class BackgroundWidget(Container):
                 "select more frames or fewer components."
             )
         index = (slice(None),) * time_axis + (frames_slice,)
+        if not isinstance(data, np.ndarray) and hasattr(data, "to_dask"):
+            data = data.to_dask()  # a lazy video: select frames without decoding
         frames = data[index]
         if not isinstance(frames, np.ndarray):
             # Lazy data (dask, or another array-like): it is read into memory
@@ -268,8 +275,8 @@ class BackgroundWidget(Container):
             budget = memory_budget()
             if size > budget:
                 raise ValueError(
-                    f"the selected frames of {layer.name} take {size / 2**30:.1f} GiB in "
-                    f"memory, over the {budget / 2**30:.1f} GiB budget: select fewer "
+                    f"the selected frames of {layer.name} take {format_bytes(size)} in "
+                    f"memory, over the {format_bytes(budget)} budget: select fewer "
                     "frames (a frame step) or a smaller region."
                 )
         scale = tuple(layer.scale)
@@ -351,3 +358,11 @@ def display_range(image: "np.ndarray") -> tuple:
         if high <= low:
             high = low + 1.0
     return low, high
+
+
+def format_bytes(size: int) -> str:
+    """A byte count for people: 1.5 GiB, 820 MiB, 12 KiB."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} bytes"

@@ -8,6 +8,8 @@ containers, so neither is trusted for which frame is which.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "LazyVideo",
     "VideoInfo",
     "VideoReadError",
     "iter_video_frames",
@@ -320,14 +323,100 @@ def read_video_dask(
     return da.concatenate(blocks, axis=0)
 
 
+class LazyVideo:
+    """A video as a read-only array that decodes frames only when indexed.
+
+    Shape (T, H, W, 3), dtype uint8, RGB. Indexing decodes the frames asked
+    for, in chunks of ``frames_per_chunk`` (one seek, then sequential
+    reads), and keeps the most recent chunks in a small cache of at most
+    ``cache_bytes``. Not a dask collection on purpose: napari keeps dask
+    chunks in a cache sized from the machine's memory, which would grow far
+    past the budget that made this video lazy.
+
+    ``np.asarray(video)`` decodes everything; use :meth:`to_dask` for lazy
+    processing, or index a frame range.
+    """
+
+    def __init__(self, path: "str | os.PathLike", *, info: "VideoInfo | None" = None,
+                 frames_per_chunk: int = 8, cache_bytes: int = 128 * 2**20):
+        self.info = info or video_info(path)
+        self.frames_per_chunk = frames_per_chunk
+        self.shape = (self.info.n_frames, self.info.height, self.info.width, 3)
+        self.dtype = np.dtype(np.uint8)
+        chunk_bytes = frames_per_chunk * self.info.height * self.info.width * 3
+        self._max_chunks = max(1, cache_bytes // chunk_bytes)
+        self._cache: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    ndim = 4
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"LazyVideo({self.info.path!r}, shape={self.shape})"
+
+    def _chunk(self, index: int) -> np.ndarray:
+        with self._lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+        start = index * self.frames_per_chunk
+        stop = min(start + self.frames_per_chunk, self.shape[0])
+        frames = _decode_range(self.info.path, start, stop, self.shape[1:], True)
+        with self._lock:
+            self._cache[index] = frames
+            while len(self._cache) > self._max_chunks:
+                self._cache.popitem(last=False)
+        return frames
+
+    def _frame(self, t: int) -> np.ndarray:
+        return self._chunk(t // self.frames_per_chunk)[t % self.frames_per_chunk]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            at = next(i for i, k in enumerate(key) if k is Ellipsis)
+            fill = (slice(None),) * (self.ndim - len(key) + 1)
+            key = key[:at] + fill + key[at + 1:]
+        time_key, rest = (key[0], key[1:]) if key else (slice(None), ())
+        if isinstance(time_key, (int, np.integer)):
+            t = int(time_key)
+            if not -self.shape[0] <= t < self.shape[0]:
+                raise IndexError(f"frame {t} is out of range for {self.shape[0]} frames")
+            return self._frame(t % self.shape[0])[rest]
+        times = np.arange(self.shape[0])[time_key]
+        out = np.empty((len(times),) + self.shape[1:], dtype=self.dtype)
+        for i, t in enumerate(times):
+            out[i] = self._frame(int(t))
+        return out[(slice(None),) + rest]
+
+    def __array__(self, dtype=None, copy=None):
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype)
+
+    def to_dask(self):
+        """The same video as a lazy dask array (see :func:`read_video_dask`)."""
+        return read_video_dask(self.info.path, frames_per_chunk=self.frames_per_chunk, info=self.info)
+
+
 def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
     """A video as the reader hands it to napari: data and metadata.
 
     Videos whose decoded frames fit in ``budget`` bytes (default:
-    :func:`memory_budget`) are decoded into memory, and a video whose three
-    channels are equal everywhere becomes single-channel (T, H, W). Larger
-    videos come back as a lazy dask array (see :func:`read_video_dask`) that
-    decodes frames when they are looked at; they stay RGB.
+    :func:`memory_budget`) are decoded into memory. Larger videos come back
+    as a :class:`LazyVideo` that decodes frames when they are looked at, in
+    chunks of at most a sixteenth of the budget, with a cache of at most an
+    eighth; they stay RGB.
 
     A grey video stored with a colour codec decodes with channels that differ
     by a grey level or two (chroma rounding); one whose channels differ by at
@@ -335,7 +424,7 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
 
     Returns
     -------
-    data : numpy.ndarray or dask.array.Array
+    data : numpy.ndarray or LazyVideo
         (T, H, W, 3) or (T, H, W) uint8.
     metadata : dict
         ``source_path``, ``fps``, ``frame_count``, ``height``, ``width``,
@@ -346,7 +435,12 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
     metadata = info.as_metadata()
     if info.decoded_bytes > budget:
         metadata["lazy"] = True
-        return read_video_dask(path, info=info), metadata
+        frame_bytes = info.height * info.width * 3
+        # Chunks of at most a sixteenth of the budget, a cache of an eighth.
+        frames_per_chunk = int(np.clip(budget // (16 * frame_bytes), 1, 8))
+        video = LazyVideo(path, info=info, frames_per_chunk=frames_per_chunk,
+                          cache_bytes=budget // 8)
+        return video, metadata
     video = read_video(path)
     metadata.update(lazy=False, frame_count=len(video))
     if _is_grey(video):
