@@ -512,9 +512,46 @@ def _background_index(weights):
     return best
 
 
+@_jit_inline
+def _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
+                   weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
+                   p, background, weights_out, means_out, variances_out, n_iter_out, store_model):
+    """Fit pixel ``p`` from its distinct values and write its outputs.
+
+    The arguments from ``weights`` to ``scratch`` are ``_fit_scratch``'s
+    buffers, unpacked once per worker: unpacking them per pixel costs
+    reference counting.
+    """
+    n_iter, converged = _fit_distinct(
+        values, counts, m, n_samples, max_iter, tol, reg_covar,
+        weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
+    )
+    background[p] = means[_background_index(weights)]
+    if store_model:
+        weights_out[p, :] = weights
+        means_out[p, :] = means
+        variances_out[p, :] = variances
+        n_iter_out[p] = n_iter if converged else -n_iter
+
+
+@_jit_inline
+def _fit_scratch(n_components, n_distinct_max):
+    """Per-worker buffers for ``_fit_and_store``, allocated once per worker."""
+    return (
+        np.empty(n_components, dtype=np.float64),
+        np.empty(n_components, dtype=np.float64),
+        np.empty(n_components, dtype=np.float64),
+        np.empty((3 + n_components, n_distinct_max + 1), dtype=np.float64),
+        np.empty((n_components, n_distinct_max), dtype=np.int64),
+        np.empty((64, 4), dtype=np.int64),
+        np.empty(n_components + 1, dtype=np.int64),
+        np.empty((6, n_components), dtype=np.float64),
+    )
+
+
 def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
-               background, weights_out, means_out, variances_out, n_iter_out,
-               store_model, is_uint8, n_workers):
+                background, weights_out, means_out, variances_out, n_iter_out,
+                store_model, is_uint8, n_workers):
     """Fit every column of ``data`` (frames x pixels); return the number of bad pixels.
 
     ``background[p]`` receives the mean of pixel ``p``'s most weighted
@@ -539,14 +576,8 @@ def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
         series = np.empty((BLOCK_SIZE, 1 if is_uint8 else n_samples), dtype=np.float64)
         values = np.empty(n_distinct_max, dtype=np.float64)
         counts = np.empty(n_distinct_max, dtype=np.float64)
-        kmeans_scratch = np.empty((3 + n_components, n_distinct_max + 1), dtype=np.float64)
-        dp_start = np.empty((n_components, n_distinct_max), dtype=np.int64)
-        stack = np.empty((64, 4), dtype=np.int64)
-        bounds = np.empty(n_components + 1, dtype=np.int64)
-        weights = np.empty(n_components, dtype=np.float64)
-        means = np.empty(n_components, dtype=np.float64)
-        variances = np.empty(n_components, dtype=np.float64)
-        scratch = np.empty((6, n_components), dtype=np.float64)
+        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds,
+         scratch) = _fit_scratch(n_components, n_distinct_max)
 
         for block in range(worker, n_blocks, n_workers):
             start = block * BLOCK_SIZE
@@ -587,17 +618,59 @@ def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
                         variances_out[p, :] = np.nan
                         n_iter_out[p] = 0
                     continue
-                n_iter, converged = _fit_distinct(
-                    values, counts, m, n_samples, max_iter, tol, reg_covar,
-                    weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
-                )
-                background[p] = means[_background_index(weights)]
-                if store_model:
-                    weights_out[p, :] = weights
-                    means_out[p, :] = means
-                    variances_out[p, :] = variances
-                    n_iter_out[p] = n_iter if converged else -n_iter
+                _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
+                               weights, means, variances, kmeans_scratch, dp_start, stack,
+                               bounds, scratch, p,
+                               background, weights_out, means_out, variances_out, n_iter_out,
+                               store_model)
     return bad.sum()
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def accumulate_histograms(frames, hist):
+    """Add ``frames`` (frames x pixels, uint8) to per-pixel 256-bin ``hist``.
+
+    Pixel blocks go to threads; within a block all frames are added before
+    moving on, so a block's histogram rows stay in cache.
+    """
+    n_frames, n_pixels = frames.shape
+    block = 64
+    for b in numba.prange((n_pixels + block - 1) // block):
+        start = b * block
+        stop = min(start + block, n_pixels)
+        for t in range(n_frames):
+            for p in range(start, stop):
+                hist[p, frames[t, p]] += 1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def fit_histograms(hist, n_samples, n_components, max_iter, tol, reg_covar,
+                   background, weights_out, means_out, variances_out, n_iter_out,
+                   store_model, n_workers):
+    """``_fit_pixels`` for pixels given as 256-bin histograms of 8-bit values.
+
+    The same distinct values and counts as the frames they count, so the
+    same fit, bit for bit. ``hist`` is left as it is.
+    """
+    n_pixels = hist.shape[0]
+    n_workers = max(1, min(n_workers, n_pixels))
+    for worker in numba.prange(n_workers):
+        values = np.empty(256 + _PAD, dtype=np.float64)
+        counts = np.empty(256 + _PAD, dtype=np.float64)
+        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds,
+         scratch) = _fit_scratch(n_components, 256 + _PAD)
+        for p in range(worker, n_pixels, n_workers):
+            m = 0
+            for level in range(256):
+                c = hist[p, level]
+                values[m] = level
+                counts[m] = c
+                m += c != 0
+            _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
+                           weights, means, variances, kmeans_scratch, dp_start, stack,
+                           bounds, scratch, p,
+                           background, weights_out, means_out, variances_out, n_iter_out,
+                           store_model)
 
 
 def _kernel_signature(dtype):
