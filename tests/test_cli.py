@@ -1,52 +1,139 @@
 import numpy as np
 import pytest
 
+from napari_gmm_background import extract_background, fit_background_model
 from napari_gmm_background.cli import main
-from napari_gmm_background.datasets import synthetic_traffic
+from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
+from napari_gmm_background.io import read_video
 
 from .conftest import write_video
 
 
-def read_png_rgb(path):
+def read_image(path):
     import cv2
 
-    return cv2.imread(str(path))[..., ::-1]
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return image[..., ::-1] if image.ndim == 3 else image
+
+
+@pytest.fixture
+def road_video(tmp_path):
+    frames, _ = synthetic_traffic(n_frames=40, height=48, width=64, seed=1)
+    return write_video(tmp_path / "road.avi", frames)
 
 
 def test_sample_writes_its_background(tmp_path, capsys):
     out = tmp_path / "bg.png"
     assert main(["--sample", "-o", str(out)]) == 0
-    _, truth = synthetic_traffic()
-    image = read_png_rgb(out)
-    assert image.shape == truth.shape
+    frames, truth = synthetic_traffic()
+    image = read_image(out)
+    np.testing.assert_array_equal(image, extract_background(frames))
     assert np.abs(image.astype(int) - truth).mean() < 2
-    assert "mean error against the true background" in capsys.readouterr().out
+    assert "sample: 120 frames of 320x240" in capsys.readouterr().out
 
 
-def test_videos_in_rgb_order_next_to_inputs_and_bad_inputs_reported(tmp_path, capsys):
-    frames, truth = synthetic_traffic(n_frames=40, height=48, width=64, seed=1)
-    good = write_video(tmp_path / "good.avi", frames)
-    bad = tmp_path / "bad.avi"
-    bad.write_text("not a video")
-    assert main([str(good), str(bad), "--quiet"]) == 1
+def test_video_in_rgb_order_equals_the_engine(road_video, capsys):
+    assert main([str(road_video)]) == 0
+    image = read_image(road_video.with_name("road_background.png"))
+    np.testing.assert_array_equal(image, extract_background(read_video(road_video)))
+    assert "road.avi: 40 frames of 64x48" in capsys.readouterr().out
+
+
+def test_streaming_under_a_small_budget_equals_in_memory(road_video, tmp_path):
+    out = tmp_path / "streamed.png"
+    assert main([str(road_video), "-o", str(out), "--memory-budget", "100K", "-q"]) == 0
+    np.testing.assert_array_equal(read_image(out), extract_background(read_video(road_video)))
+
+
+def test_frame_selection(road_video, tmp_path):
+    out = tmp_path / "part.png"
+    assert main([str(road_video), "-o", str(out), "--frames", "5:35:2", "-q"]) == 0
+    np.testing.assert_array_equal(read_image(out), extract_background(read_video(road_video)[5:35:2]))
+
+
+def test_folder_mixing_good_bad_and_foreign_files(tmp_path, capsys):
+    frames, _ = synthetic_traffic(n_frames=30, height=32, width=40, seed=2)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = [write_video(inputs / f"good{i}.avi", np.roll(frames, i, axis=0)) for i in range(2)]
+    truncated = inputs / "truncated.avi"
+    truncated.write_bytes(good[0].read_bytes()[:300])
+    text = inputs / "notes.txt"
+    text.write_text("not a video")
+    out = tmp_path / "out"
+    out.mkdir()
+    existing = out / "good1_background.png"
+    existing.write_bytes(b"keep me")
+
+    paths = [str(p) for p in sorted(inputs.iterdir())]
+    assert main(paths + ["--output-dir", str(out)]) == 1
     captured = capsys.readouterr()
-    assert "bad.avi" in captured.err and captured.out == ""
-    image = read_png_rgb(tmp_path / "good_background.png")
-    assert np.abs(image.astype(int) - truth).mean() < 4  # MJPEG loses a little
-    assert not (tmp_path / "bad_background.png").exists()
+    assert "truncated.avi: error" in captured.err and "notes.txt: error" in captured.err
+    assert "good1_background.png exists" in captured.err
+    assert "3 of 4 inputs failed" in captured.err
+    assert existing.read_bytes() == b"keep me"
+    np.testing.assert_array_equal(
+        read_image(out / "good0_background.png"), extract_background(read_video(good[0]))
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["good0_background.png", "good1_background.png"]
+
+
+def test_frame_folder_and_uint16_tiff_stack(tmp_path):
+    import cv2
+
+    stack, _ = synthetic_timelapse(n_frames=20, height=24, width=30, seed=3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(stack):
+        cv2.imwrite(str(folder / f"f{t:03d}.png"), frame)
+    tiff = tmp_path / "stack.tif"
+    assert cv2.imwritemulti(str(tiff), list(stack))
+    expected = extract_background(stack)
+    assert main([str(folder), str(tiff), "--output-dir", str(tmp_path / "out"), "-q"]) == 0
+    for name in ("frames_background.png", "stack_background.png"):
+        image = read_image(tmp_path / "out" / name)
+        assert image.dtype == np.uint16
+        np.testing.assert_array_equal(image, expected)
+
+
+@pytest.mark.parametrize("mask_target", ["masks", "masks.avi"])
+def test_foreground_masks(road_video, tmp_path, mask_target):
+    import cv2
+
+    target = tmp_path / mask_target
+    args = [str(road_video), "-o", str(tmp_path / "bg.png"), "--foreground-out", str(target),
+            "--threshold", "5", "--memory-budget", "100K", "-q"]
+    assert main(args) == 0
+    frames = read_video(road_video)
+    expected = fit_background_model(frames).foreground_mask(frames, threshold=5.0).any(axis=-1)
+    if target.suffix:
+        capture = cv2.VideoCapture(str(target))
+        masks = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            masks.append(frame[..., 0] > 127)
+    else:
+        masks = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) > 127 for p in sorted(target.iterdir())]
+    np.testing.assert_array_equal(np.stack(masks), expected)
 
 
 def test_never_overwrites_without_permission(tmp_path):
     out = tmp_path / "bg.png"
     out.write_bytes(b"keep me")
-    assert main(["--sample", "-o", str(out)]) == 1
+    assert main(["--sample", "-o", str(out), "-q"]) == 1
     assert out.read_bytes() == b"keep me"
-    assert main(["--sample", "-o", str(out), "--overwrite"]) == 0
+    assert main(["--sample", "-o", str(out), "--overwrite", "-q"]) == 0
     assert out.read_bytes() != b"keep me"
 
 
-def test_usage_errors(tmp_path):
+def test_usage_errors(tmp_path, capsys):
+    for argv in ([], ["a.avi", "b.avi", "-o", str(tmp_path / "x.png")], ["a.avi", "--frames", "1:2:0"],
+                 ["a.avi", "--memory-budget", "lots"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
     with pytest.raises(SystemExit):
-        main([])
-    with pytest.raises(SystemExit):
-        main(["a.avi", "b.avi", "-o", str(tmp_path / "x.png")])
+        main(["--help"])
+    assert "--memory-budget" in capsys.readouterr().out

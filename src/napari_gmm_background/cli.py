@@ -1,117 +1,379 @@
-"""Command line: backgrounds of video files, or of the built-in sample.
+"""Command line: backgrounds of many videos, frame folders and TIFF stacks.
 
-    napari-gmm-background VIDEO... [-o OUTPUT | --output-dir DIR] [options]
+    napari-gmm-background INPUT... [-o OUTPUT | --output-dir DIR] [options]
     napari-gmm-background --sample [-o OUTPUT]
 
-Runs the same engine as the napari widget and ``extract_background``.
+Runs the same engine as the napari widget and ``extract_background``. Videos
+stream through bounded memory (see :mod:`napari_gmm_background.streaming`);
+frame folders and TIFF stacks are read into memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["main"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+DEFAULT_BUDGET = 3 * 2**29  # 1.5 GiB
+
+
+class InputError(ValueError):
+    """An input that cannot be processed, with the reason."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gmm-background",
         description=(
-            "Static background of videos by a per-pixel Gaussian mixture: the mean "
-            "of each pixel's most weighted component over all frames."
+            "Static background of videos and image stacks by a per-pixel Gaussian "
+            "mixture: the mean of each pixel's most weighted component over time."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="video files")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT",
+        help="video files (.avi .mp4 .mov ...), folders of frames (sorted by name), "
+        "or multi-page TIFF stacks",
+    )
     parser.add_argument(
         "--sample", action="store_true",
-        help="run on the built-in synthetic traffic video instead (no file needed)",
+        help="also run on the built-in synthetic traffic video (no file needed)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "-o", "--output", type=Path,
-        help="output image (.png or .tif) for a single input; "
-        "default: INPUT_background.png beside the input, sample_background.png for --sample",
+        help="output image for a single input: .png (8 or 16 bit) or .tif; default: "
+        "INPUT_background.png beside the input (.tif for float inputs)",
     )
     where.add_argument("--output-dir", type=Path, help="folder for the outputs of many inputs")
     parser.add_argument("--components", type=int, default=2, help="Gaussians per pixel")
+    parser.add_argument(
+        "--frames", type=_frame_slice, default=None, metavar="START:STOP:STEP",
+        help="frames to use, Python slice style (e.g. 100:, :500, ::2); default: all",
+    )
     parser.add_argument("--max-iter", type=int, default=100, help="EM iterations at most")
     parser.add_argument("--tol", type=float, default=1e-3, help="EM convergence threshold")
+    parser.add_argument(
+        "--foreground-out", type=Path, metavar="PATH",
+        help="also write foreground masks (255 where a pixel is farther than "
+        "--threshold standard deviations from its background): a folder of PNG "
+        "frames, or a lossless .avi/.mkv video; with several inputs, a folder per input "
+        "inside PATH",
+    )
+    parser.add_argument("--threshold", type=float, default=4.0,
+                        help="foreground mask threshold, in standard deviations")
+    parser.add_argument(
+        "--memory-budget", type=_size, default=None, metavar="SIZE",
+        help="memory for decoded frames and histograms (e.g. 800M, 2G); videos over it "
+        "stream in bounded memory; default: 1.5G or a quarter of the available memory, "
+        "whichever is less",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or summaries; errors only")
     return parser
 
 
-def _output_for(source: Path, args: argparse.Namespace) -> Path:
-    if args.output is not None:
-        return args.output
-    name = f"{source.stem}_background.png"
-    return (args.output_dir / name) if args.output_dir is not None else source.with_name(name)
+def _frame_slice(text: str) -> slice:
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START:STOP:STEP")
+    try:
+        values = [int(p) if p.strip() else None for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START:STOP:STEP") from None
+    if len(values) == 1:  # a single number: that many frames from the start
+        return slice(None, values[0])
+    if len(values) == 3 and values[2] is not None and values[2] <= 0:
+        raise argparse.ArgumentTypeError("STEP must be a positive integer")
+    return slice(*values)
 
 
-def _write_image(path: Path, image) -> None:
+def _size(text: str) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    text = text.strip()
+    factor = units.get(text[-1:].upper(), 1)
+    number = text[:-1] if text[-1:].upper() in units else text
+    try:
+        size = int(float(number) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 800M or 2G") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError("the memory budget must be positive")
+    return size
+
+
+# -- inputs --------------------------------------------------------------------
+
+
+def _kind(path: Path) -> str:
+    from .io import VIDEO_EXTENSIONS
+
+    if path.is_dir():
+        return "folder"
+    suffix = path.suffix.lower()
+    if suffix in TIFF_EXTENSIONS:
+        return "tiff"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    raise InputError(f"not a video, frame folder or TIFF stack: {path}")
+
+
+def _bgr_to_rgb(stack: np.ndarray) -> np.ndarray:
+    return stack[..., ::-1] if stack.ndim == 4 and stack.shape[-1] == 3 else stack
+
+
+def _read_folder(folder: Path) -> np.ndarray:
     import cv2
-    import numpy as np
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise InputError(f"{folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+    if first is None:
+        raise InputError(f"cannot read {files[0]} as an image")
+    stack = np.empty((len(files),) + first.shape, dtype=first.dtype)
+    for t, file in enumerate(files):
+        image = first if t == 0 else cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+        if image is None or image.shape != first.shape or image.dtype != first.dtype:
+            raise InputError(f"{file} is unreadable or differs in size or type from {files[0]}")
+        stack[t] = image
+    return _bgr_to_rgb(stack)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import cv2
+
+    ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
+    if not ok or not pages:
+        raise InputError(f"cannot read {path} as a TIFF stack")
+    if any(page.shape != pages[0].shape for page in pages):
+        raise InputError(f"{path}: pages differ in size")
+    return _bgr_to_rgb(np.stack(pages))
+
+
+# -- outputs -------------------------------------------------------------------
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    """Write through a temporary file, so a failure leaves nothing half-written."""
+    import cv2
 
     if image.ndim == 3 and image.shape[-1] == 3:
         image = image[..., ::-1]  # OpenCV writes BGR
+    if path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise InputError(f"{path}: outputs are .png or .tif")
+    if image.dtype not in (np.uint8, np.uint16):
+        if path.suffix.lower() == ".png":
+            raise InputError(f"{path}: {image.dtype} data needs a .tif output")
+        image = image.astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
-        raise OSError(f"could not write {path} (use a .png or .tif name)")
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        if not cv2.imwrite(str(partial), np.ascontiguousarray(image)):
+            raise OSError(f"could not write {path}")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class _MaskWriter:
+    """Foreground masks, frame by frame, to a PNG folder or a lossless video."""
+
+    def __init__(self, target: Path, size: "tuple[int, int]"):
+        import cv2
+
+        self.target = target
+        self.video = None
+        self.count = 0
+        if target.suffix.lower() in (".avi", ".mkv"):
+            height, width = size
+            self.video = cv2.VideoWriter(
+                str(target), cv2.VideoWriter_fourcc(*"FFV1"), 25.0, (width, height), False
+            )
+            if not self.video.isOpened():
+                raise OSError(f"cannot write a lossless video to {target}")
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+
+    def write(self, mask: np.ndarray) -> None:
+        import cv2
+
+        image = np.where(mask, 255, 0).astype(np.uint8)
+        if self.video is not None:
+            self.video.write(image)
+        elif not cv2.imwrite(str(self.target / f"mask_{self.count:06d}.png"), image):
+            raise OSError(f"could not write into {self.target}")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.release()
+
+
+def _outputs_for(source: Path, args, several: bool) -> "tuple[Path, Path | None]":
+    if args.output is not None:
+        target = args.output
+    else:
+        folder = args.output_dir if args.output_dir is not None else source.parent
+        target = folder / f"{source.stem}_background.png"
+    masks = args.foreground_out
+    if masks is not None and several:
+        masks = masks / f"{source.stem}_foreground"
+    return target, masks
+
+
+# -- running -------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar per input, or nothing with --quiet."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label = label
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=label, unit="step", leave=False, file=sys.stderr)
+        self.stage = None
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
+        if stage != self.stage:
+            self.stage = stage
+            self.bar.set_description_str(f"{self.label} [{stage}]")
+            self.bar.reset(total=total)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _process(source: "Path | None", target: Path, masks: "Path | None", args, budget: int) -> str:
+    """Run one input; return its summary line. Raises on failure."""
+    from .engine import iter_fit_background_model
+
+    for path in (target, masks):
+        if path is not None and path.exists() and not args.overwrite:
+            raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
+    settings = dict(n_components=args.components, max_iter=args.max_iter, tol=args.tol)
+    label = "sample" if source is None else source.name
+    progress = _Progress(label, args.quiet)
+    start = time.perf_counter()
+    try:
+        if source is not None and _kind(source) == "video":
+            from .io import video_info
+            from .streaming import iter_video_background
+
+            info = video_info(source)
+            shape = (len(range(info.n_frames)[args.frames or slice(None)]), info.height, info.width)
+            generator = iter_video_background(
+                source, frames=args.frames, memory_budget=budget,
+                keep_model=masks is not None, **settings,
+            )
+            frames = None
+        else:
+            if source is None:
+                from .datasets import synthetic_traffic
+
+                frames, _ = synthetic_traffic()
+            else:
+                frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
+            if args.frames is not None:
+                frames = frames[args.frames]
+            if len(frames) == 0:
+                raise InputError(f"{label}: no frames selected")
+            shape = frames.shape[:3]
+            generator = iter_fit_background_model(frames, **settings)
+        while True:
+            try:
+                step = next(generator)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            progress.update(getattr(step, "stage", "fit"), step.done, step.total)
+        background = result if isinstance(result, np.ndarray) else result.background()
+        if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
+            target = target.with_suffix(".tif")
+        _write_image(target, background)
+        if masks is not None:
+            n_masks = _write_masks(source, frames, result, masks, args, progress)
+    finally:
+        progress.close()
+    summary = (f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
+               f"in {time.perf_counter() - start:.1f} s")
+    if masks is not None:
+        summary += f"; {n_masks} foreground masks -> {masks}"
+    return summary
+
+
+def _write_masks(source, frames, model, target: Path, args, progress: _Progress) -> int:
+    """Foreground masks of every selected frame (a second pass for videos)."""
+    mean = model.background_mean
+    limit = args.threshold * model.background_std
+    if frames is None:
+        from .io import iter_video_frames, video_info
+        from .streaming import _selected_frames
+
+        selected = range(video_info(source).n_frames)[args.frames or slice(None)]
+        n = len(selected)
+        frames_iter = _selected_frames(iter_video_frames(source), selected)
+    else:
+        n = len(frames)
+        frames_iter = iter(frames)
+    writer = _MaskWriter(target, mean.shape[:2])
+    try:
+        for t, frame in enumerate(frames_iter):
+            mask = np.abs(frame - mean) > limit
+            writer.write(mask.any(axis=-1) if mask.ndim == 3 else mask)
+            progress.update("masks", t + 1, n)
+    finally:
+        writer.close()
+    return writer.count
 
 
 def main(argv: "list[str] | None" = None) -> int:
     """Run the command line; return the exit code (0: every input succeeded)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if not args.inputs and not args.sample:
-        _parser().error("give one or more video files, or --sample")
-    if args.output is not None and len(args.inputs) + args.sample > 1:
-        _parser().error("-o/--output takes a single input; use --output-dir for several")
+        parser.error("give one or more inputs, or --sample")
+    n_inputs = len(args.inputs) + args.sample
+    if args.output is not None and n_inputs > 1:
+        parser.error("-o/--output takes a single input; use --output-dir for several")
 
-    from .engine import extract_background
+    from .io import memory_budget
 
-    jobs = [(Path(p), Path(p)) for p in args.inputs]
-    if args.sample:
-        jobs.append((None, Path("sample.avi")))
+    budget = args.memory_budget or min(DEFAULT_BUDGET, memory_budget())
+    jobs = [Path(p) for p in args.inputs] + ([None] if args.sample else [])
     failures = 0
-    for source, named_as in jobs:
-        label = "sample" if source is None else str(source)
-        target = _output_for(named_as, args)
+    for source in jobs:
+        named = Path("sample.avi") if source is None else source
+        target, masks = _outputs_for(named, args, n_inputs > 1)
         try:
-            if target.exists() and not args.overwrite:
-                raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
-            start = time.perf_counter()
-            if source is None:
-                from .datasets import synthetic_traffic
-
-                frames, truth = synthetic_traffic()
-            else:
-                from .io import read_video
-
-                frames, truth = read_video(source), None
-            decoded = time.perf_counter()
-            background = extract_background(
-                frames, n_components=args.components, max_iter=args.max_iter, tol=args.tol
-            )
-            fitted = time.perf_counter()
-            _write_image(target, background)
+            if source is not None and not source.exists():
+                raise FileNotFoundError(f"no such file or folder: {source}")
+            summary = _process(source, target, masks, args, budget)
         except (OSError, ValueError) as error:
             failures += 1
-            print(f"{label}: error: {error}", file=sys.stderr)
+            print(f"{named}: error: {error}", file=sys.stderr)
             continue
         if not args.quiet:
-            t, h, w = frames.shape[:3]
-            line = (
-                f"{label}: {t} frames of {w}x{h} -> {target} "
-                f"(read {decoded - start:.2f} s, background {fitted - decoded:.2f} s)"
-            )
-            if truth is not None:
-                error = abs(background.astype(float) - truth).mean()
-                line += f"; mean error against the true background {error:.2f} grey levels"
-            print(line)
+            print(summary)
+    if failures and not args.quiet:
+        print(f"{failures} of {n_inputs} inputs failed", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -199,9 +199,13 @@ def extract_background(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or dask.array.Array
         ``data``'s shape without the time axis, in ``data``'s dtype (integers
-        rounded and clipped to the dtype's range).
+        rounded and clipped to the dtype's range). For a dask array, a lazy
+        dask array: blocks are rechunked to hold the whole time axis (pixels
+        are independent, so no overlap is needed) and each is fitted on its
+        own, wherever dask runs it (threads, processes, a distributed
+        cluster); the values equal those for the same data in numpy.
 
     Raises
     ------
@@ -226,6 +230,11 @@ def extract_background(
         )
     if engine != "numba":
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if _is_dask(data):
+        return _extract_background_dask(
+            data, time_axis=time_axis, n_components=n_components, max_iter=max_iter,
+            tol=tol, reg_covar=reg_covar,
+        )
     generator = _iter_fit(
         data, time_axis=time_axis, n_components=n_components,
         max_iter=max_iter, tol=tol, reg_covar=reg_covar, store_model=False,
@@ -297,6 +306,32 @@ def count_chunks(data_shape: tuple, time_axis: int = 0) -> int:
     n_frames = shape.pop(time_axis % len(shape))
     n_pixels = math.prod(shape)
     return len(_chunk_starts(n_pixels, n_frames))
+
+
+def _is_dask(data) -> bool:
+    return hasattr(data, "__dask_graph__") and hasattr(data, "map_blocks")
+
+
+def _extract_background_dask(data, *, time_axis, **settings):
+    """Lazy background of a dask array: one engine call per spatial block."""
+    if not -data.ndim <= time_axis < data.ndim:
+        raise ValueError(
+            f"time_axis {time_axis} is out of range for data with {data.ndim} axes"
+        )
+    if data.shape[time_axis] == 0:
+        raise ValueError("data has no frames: its time axis has length 0")
+    time_axis %= data.ndim
+    _check_parameters(settings["n_components"], settings["max_iter"], settings["tol"],
+                      settings["reg_covar"])
+    whole_time = data.rechunk({time_axis: -1})
+    return whole_time.map_blocks(
+        _block_background, time_axis=time_axis, settings=settings,
+        drop_axis=time_axis, dtype=data.dtype,
+    )
+
+
+def _block_background(block, *, time_axis, settings):
+    return extract_background(block, time_axis=time_axis, **settings)
 
 
 def _run_to_end(generator):
