@@ -168,7 +168,7 @@ def _stack_models(parts: list) -> "BackgroundModel":
 
 # Frames per histogram update: enough that a block of pixels' histogram rows
 # are reused from cache many times before moving on.
-_BATCH_FRAMES = 64
+_BATCH_FRAMES = 48
 # Decoding threads: with two cores, two decoders and the histogram updates
 # keep both busy.
 _DECODERS = 2
@@ -185,8 +185,8 @@ def _histogram_passes(path, info, indices, budget, settings, keep_model):
     # Per row of the band: its histograms and the decoders' batch buffers.
     row_bytes = row_pixels * (256 * np.dtype(count_dtype).itemsize
                               + (_DECODERS + 1) * _BATCH_FRAMES)
-    rows_per_pass = max(1, min(info.height, budget // row_bytes))
-    n_passes = math.ceil(info.height / rows_per_pass)
+    n_passes = math.ceil(info.height / max(1, min(info.height, budget // row_bytes)))
+    rows_per_pass = math.ceil(info.height / n_passes)  # balanced bands
     total_steps = n_passes * n_selected
     k = settings["n_components"]
     background = np.empty((info.height, row_pixels))
