@@ -65,8 +65,7 @@ def test_folder_mixing_good_bad_and_foreign_files(tmp_path, capsys):
     existing = out / "good1_background.png"
     existing.write_bytes(b"keep me")
 
-    paths = [str(p) for p in sorted(inputs.iterdir())]
-    assert main(paths + ["--output-dir", str(out)]) == 1
+    assert main([str(inputs), "--output-dir", str(out)]) == 1
     captured = capsys.readouterr()
     assert "truncated.avi: error" in captured.err and "notes.txt: error" in captured.err
     assert "good1_background.png exists" in captured.err
@@ -137,3 +136,15 @@ def test_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "--memory-budget" in capsys.readouterr().out
+
+
+def test_listed_inputs_and_a_folder_of_videos_beside_their_inputs(tmp_path):
+    frames, _ = synthetic_traffic(n_frames=24, height=32, width=40, seed=4)
+    first = write_video(tmp_path / "a.avi", frames)
+    folder = tmp_path / "more"
+    folder.mkdir()
+    second = write_video(folder / "b.mp4", frames[::-1], "mp4v")
+    assert main([str(first), str(folder), "-q"]) == 0
+    assert (tmp_path / "a_background.png").exists() and (folder / "b_background.png").exists()
+    np.testing.assert_array_equal(read_image(folder / "b_background.png"),
+                                  extract_background(read_video(second)))

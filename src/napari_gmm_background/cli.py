@@ -40,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "inputs", nargs="*", metavar="INPUT",
-        help="video files (.avi .mp4 .mov ...), folders of frames (sorted by name), "
-        "or multi-page TIFF stacks",
+        help="video files (.avi .mp4 .mov ...), folders of videos (each file is an "
+        "input), folders of frames (sorted by name), or multi-page TIFF stacks",
     )
     parser.add_argument(
         "--sample", action="store_true",
@@ -112,6 +112,19 @@ def _size(text: str) -> int:
 
 
 # -- inputs --------------------------------------------------------------------
+
+
+def _expand(path: Path) -> "list[Path]":
+    """A folder holding videos stands for its files (each its own input);
+    any other folder is one input, a sequence of frames."""
+    from .io import VIDEO_EXTENSIONS
+
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if any(p.suffix.lower() in VIDEO_EXTENSIONS for p in files):
+        return files
+    return [path]
 
 
 def _kind(path: Path) -> str:
@@ -350,14 +363,15 @@ def main(argv: "list[str] | None" = None) -> int:
     args = parser.parse_args(argv)
     if not args.inputs and not args.sample:
         parser.error("give one or more inputs, or --sample")
-    n_inputs = len(args.inputs) + args.sample
-    if args.output is not None and n_inputs > 1:
-        parser.error("-o/--output takes a single input; use --output-dir for several")
-
     from .io import memory_budget
 
     budget = args.memory_budget or min(DEFAULT_BUDGET, memory_budget())
-    jobs = [Path(p) for p in args.inputs] + ([None] if args.sample else [])
+    jobs = [path for p in args.inputs for path in _expand(Path(p))]
+    jobs += [None] if args.sample else []
+    n_inputs = len(jobs)
+    if args.output is not None and n_inputs > 1:
+        parser.error(f"-o/--output takes a single input, and {n_inputs} were given "
+                     "(a folder of videos counts each); use --output-dir")
     failures = 0
     for source in jobs:
         named = Path("sample.avi") if source is None else source

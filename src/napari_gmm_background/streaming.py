@@ -85,7 +85,6 @@ def iter_video_background(
     numpy.ndarray or BackgroundModel
         (H, W, 3) uint8 RGB background, or the model.
     """
-    from .engine import extract_background, fit_background_model
     from .io import VideoReadError, iter_video_frames, memory_budget as default_budget, video_info
 
     info = video_info(path)
@@ -96,8 +95,6 @@ def iter_video_background(
     frame_bytes = info.height * info.width * 3
     n_selected = len(indices)
     settings = dict(n_components=n_components, max_iter=max_iter, tol=tol, reg_covar=reg_covar)
-
-    fit = fit_background_model if keep_model else extract_background
 
     if n_selected * frame_bytes <= budget:
         video = np.empty((n_selected, info.height, info.width, 3), dtype=np.uint8)
