@@ -148,3 +148,13 @@ def test_listed_inputs_and_a_folder_of_videos_beside_their_inputs(tmp_path):
     assert (tmp_path / "a_background.png").exists() and (folder / "b_background.png").exists()
     np.testing.assert_array_equal(read_image(folder / "b_background.png"),
                                   extract_background(read_video(second)))
+
+
+def test_motionless_method_from_the_command_line(road_video, tmp_path):
+    out = tmp_path / "motionless.png"
+    assert main([str(road_video), "-o", str(out), "--method", "motionless", "-q"]) == 0
+    np.testing.assert_array_equal(
+        read_image(out), extract_background(read_video(road_video), method="motionless")
+    )
+    assert main([str(road_video), "-o", str(tmp_path / "x.png"), "--method", "motionless",
+                 "--memory-budget", "10K", "-q"]) == 1

@@ -167,3 +167,16 @@ def test_widget_is_in_the_layers_project_menu(make_napari_viewer):
     items = get_app_model().menus.get_menu("napari/layers/project")
     commands = [getattr(item, "command", None) for item in items]
     assert any(c is not None and "napari-gmm-background" in c.id for c in commands)
+
+
+def test_widget_motionless_method(viewer_and_widget, qtbot):
+    from napari_gmm_background.datasets import synthetic_lingering
+
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_lingering(n_frames=60, height=40, width=60, seed=3)
+    widget.image.value = viewer.add_image(frames, name="hall", rgb=True)
+    widget.method.value = "motionless"
+    run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(
+        viewer.layers["hall background"].data, extract_background(frames, method="motionless")
+    )

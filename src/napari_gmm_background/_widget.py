@@ -39,6 +39,7 @@ class RunSettings:
     time_axis: int
     frames: slice
     n_components: int
+    method: str
     max_iter: int
     tol: float
     reg_covar: float
@@ -68,11 +69,22 @@ def background_job(frames: Any, settings: RunSettings):
         if not isinstance(frames, np.ndarray):
             frames = np.asarray(frames)  # decodes a lazy video, off the GUI thread
         yield
-        model = yield from iter_fit_background_model(
-            frames, time_axis=settings.time_axis, n_components=settings.n_components,
-            max_iter=settings.max_iter, tol=settings.tol, reg_covar=settings.reg_covar,
-        )
-        background = model.background()
+        em = dict(n_components=settings.n_components, max_iter=settings.max_iter,
+                  tol=settings.tol, reg_covar=settings.reg_covar)
+        # The per-pixel model gives the default background and the mask.
+        if settings.method == "gmm" or settings.mask_threshold is not None:
+            model = yield from iter_fit_background_model(
+                frames, time_axis=settings.time_axis, **em
+            )
+        if settings.method == "gmm":
+            background = model.background()
+        else:
+            from .engine import extract_background
+
+            background = extract_background(
+                frames, time_axis=settings.time_axis, method=settings.method, **em
+            )
+            yield
         mask = None
         if settings.mask_threshold is not None:
             mask = model.foreground_mask(
@@ -107,6 +119,13 @@ class BackgroundWidget(Container):
                                  tooltip="layer axis that is time (frames)")
         self.n_components = SpinBox(label="components", value=2, min=1, max=12,
                                     tooltip="Gaussians per pixel; the background is the heaviest")
+        self.method = ComboBox(
+            label="method", choices=["gmm", "motionless", "motionless-gmm"], value="gmm",
+            tooltip="gmm: heaviest Gaussian of all frames (the default rule). "
+            "motionless: median of each pixel's 30% least-moving frames, best where "
+            "foreground lingers or covers much of the view. motionless-gmm: the GMM "
+            "rule on those frames.",
+        )
         self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
         self.stop_frame = SpinBox(label="stop frame", min=0, max=2**31 - 1,
                                   tooltip="frames before this one are used; 0 = to the end")
@@ -126,7 +145,7 @@ class BackgroundWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         self.extend([
-            self.image, self.time_axis, self.n_components,
+            self.image, self.time_axis, self.n_components, self.method,
             self.first_frame, self.stop_frame, self.frame_step,
             self.foreground, self.threshold,
             self.advanced, self.max_iter, self.tol, self.reg_covar,
@@ -203,8 +222,9 @@ class BackgroundWidget(Container):
 
         from .engine import count_chunks, engine_loaded
 
-        steps = 1 + count_chunks(frames.shape, settings.time_axis)
-        steps += settings.mask_threshold is not None
+        steps = 1 + (settings.mask_threshold is not None) + (settings.method != "gmm")
+        if settings.method == "gmm" or settings.mask_threshold is not None:
+            steps += count_chunks(frames.shape, settings.time_axis)
         worker = create_worker(
             background_job, frames, settings,
             _progress={"total": steps, "desc": f"Background of {layer.name}"},
@@ -283,7 +303,8 @@ class BackgroundWidget(Container):
         translate = tuple(layer.translate)
         settings = RunSettings(
             layer_name=layer.name, rgb=layer.rgb, time_axis=time_axis, frames=frames_slice,
-            n_components=n_components, max_iter=self.max_iter.value, tol=self.tol.value,
+            n_components=n_components, method=self.method.value,
+            max_iter=self.max_iter.value, tol=self.tol.value,
             reg_covar=self.reg_covar.value,
             mask_threshold=self.threshold.value if self.foreground.value else None,
             scale=scale, translate=translate,

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--output-dir", type=Path, help="folder for the outputs of many inputs")
     parser.add_argument("--components", type=int, default=2, help="Gaussians per pixel")
     parser.add_argument(
+        "--method", choices=["gmm", "motionless", "motionless-gmm"], default="gmm",
+        help="gmm: heaviest Gaussian of all frames; motionless: median of each pixel's "
+        "30%% least-moving frames (best where foreground lingers or covers much of the "
+        "view; needs the frames in memory); motionless-gmm: the GMM rule on those frames",
+    )
+    parser.add_argument(
         "--frames", type=_frame_slice, default=None, metavar="START:STOP:STEP",
         help="frames to use, Python slice style (e.g. 100:, :500, ::2); default: all",
     )
@@ -283,6 +289,8 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
     settings = dict(n_components=args.components, max_iter=args.max_iter, tol=args.tol)
     label = "sample" if source is None else source.name
+    if args.method != "gmm":
+        return _process_motionless(source, target, masks, args, budget, settings, label)
     progress = _Progress(label, args.quiet)
     start = time.perf_counter()
     try:
@@ -328,6 +336,49 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
     summary = (f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
                f"in {time.perf_counter() - start:.1f} s")
     if masks is not None:
+        summary += f"; {n_masks} foreground masks -> {masks}"
+    return summary
+
+
+def _process_motionless(source, target, masks, args, budget, settings, label) -> str:
+    """The motionless methods: frames in memory, then ``extract_background``."""
+    from .engine import extract_background, fit_background_model
+
+    start = time.perf_counter()
+    if source is None:
+        from .datasets import synthetic_traffic
+
+        frames, _ = synthetic_traffic()
+    elif _kind(source) == "video":
+        from .io import read_video, video_info
+
+        info = video_info(source)
+        n = len(range(info.n_frames)[args.frames or slice(None)])
+        if n * info.decoded_bytes // max(info.n_frames, 1) > budget:
+            raise InputError(
+                f"{label}: --method {args.method} needs the frames in memory, over the "
+                "memory budget; select fewer frames (--frames) or raise --memory-budget"
+            )
+        frames = read_video(source)
+    else:
+        frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
+    if args.frames is not None:
+        frames = frames[args.frames]
+    if len(frames) == 0:
+        raise InputError(f"{label}: no frames selected")
+    background = extract_background(frames, method=args.method, **settings)
+    if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
+        target = target.with_suffix(".tif")
+    _write_image(target, background)
+    summary = (f"{label}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} -> {target} "
+               f"({args.method}) in {time.perf_counter() - start:.1f} s")
+    if masks is not None:
+        model = fit_background_model(frames, **settings)
+        progress = _Progress(label, args.quiet)
+        try:
+            n_masks = _write_masks(source, frames, model, masks, args, progress)
+        finally:
+            progress.close()
         summary += f"; {n_masks} foreground masks -> {masks}"
     return summary
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["synthetic_traffic", "synthetic_timelapse"]
+__all__ = ["synthetic_lingering", "synthetic_timelapse", "synthetic_traffic"]
 
 
 def _smooth_texture(rng: np.random.Generator, height: int, width: int, scale: int) -> np.ndarray:
@@ -153,3 +153,52 @@ def synthetic_timelapse(
     if info is not None:
         background = np.clip(np.rint(background), info.min, info.max)
     return frames, background.astype(dtype)
+
+
+def synthetic_lingering(
+    n_frames: int = 150,
+    height: int = 120,
+    width: int = 160,
+    *,
+    linger: float = 0.6,
+    noise: float = 3.0,
+    seed: int = 0,
+) -> tuple:
+    """A textured object that stays, fidgeting, for most of the video.
+
+    Like a person standing still: a textured blob walks in, stays for
+    ``linger`` of the frames moving by a pixel or two, and walks out. Where
+    it lingers, the seed rule's heaviest component is the object.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        (n_frames, height, width, 3) uint8.
+    background : numpy.ndarray
+        (height, width, 3) uint8.
+    """
+    rng = np.random.default_rng(seed)
+    grey = 60 + 120 * _smooth_texture(rng, height, width, 12)
+    background = np.clip(np.rint(np.stack([grey, grey * 0.9 + 10, grey * 0.8 + 20], -1)), 0, 255)
+    background = background.astype(np.uint8)
+    size_y, size_x = height // 2, width // 4
+    pattern = (40 + 180 * _smooth_texture(rng, size_y, size_x, 4))[..., None] * [1.0, 0.5, 0.3]
+    rest_y, rest_x = height // 4, width // 2 - size_x // 2
+    arrive = int(n_frames * (1 - linger) / 2)
+    leave = arrive + int(n_frames * linger)
+    frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
+    for t in range(n_frames):
+        frame = background.astype(np.float32)
+        if t < arrive:  # walking in from the left
+            x = int(-size_x + (rest_x + size_x) * t / max(arrive, 1))
+        elif t >= leave:  # walking out to the right
+            x = int(rest_x + (width - rest_x) * (t - leave) / max(n_frames - leave, 1))
+        else:  # fidgeting
+            x = rest_x + int(rng.integers(-2, 3))
+        y = rest_y + (int(rng.integers(-1, 2)) if arrive <= t < leave else 0)
+        x_lo, x_hi = max(x, 0), min(x + size_x, width)
+        if x_lo < x_hi:
+            frame[y:y + size_y, x_lo:x_hi] = pattern[:, x_lo - x:x_hi - x]
+        frame += rng.normal(0, noise, frame.shape).astype(np.float32)
+        frames[t] = np.clip(np.rint(frame), 0, 255)
+    return frames, background

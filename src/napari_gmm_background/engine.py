@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 ENGINES = ("numba", "sklearn")
+METHODS = ("gmm", "motionless", "motionless-gmm")
 
 # Work is handed to the compiled kernel in column chunks of the
 # frames x pixels view: small enough to report progress and honour a cancel
@@ -164,6 +165,7 @@ def extract_background(
     reg_covar: float = 1e-6,
     engine: str = "numba",
     random_state: int | None = None,
+    method: str = "gmm",
 ) -> np.ndarray:
     """Static background of a time series of images, by per-pixel GMM.
 
@@ -196,6 +198,13 @@ def extract_background(
     random_state : int or None
         Seed for the "sklearn" engine's k-means; the "numba" engine uses
         none, its initialisation is deterministic.
+    method : {"gmm", "motionless", "motionless-gmm"}
+        "gmm" (default) is the rule above over all frames. The other two
+        first keep, per pixel, the 30 % of frames with the least motion
+        around the pixel (see :mod:`napari_gmm_background.motion`), then
+        take their median ("motionless", the most accurate measured) or
+        the rule above on them ("motionless-gmm"). They need (T, H, W) or
+        (T, H, W, C) frames and numpy input.
 
     Returns
     -------
@@ -220,6 +229,17 @@ def extract_background(
     >>> extract_background(frames).shape
     (32, 32, 3)
     """
+    if method != "gmm":
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        from .motion import motionless_background
+
+        return motionless_background(
+            data, time_axis=time_axis,
+            statistic="median" if method == "motionless" else "gmm",
+            n_components=n_components, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+            engine=engine, random_state=random_state,
+        )
     if engine == "sklearn":
         from .reference import extract_background_sklearn
 

@@ -1,0 +1,130 @@
+"""Background quality against ground truth: SBI metrics for every method.
+
+Sequences: those of ../shared/data/sbi (BGR frames and gt.png), and synthetic
+ones with a known background made on the fly (sparse and dense traffic, an
+object that lingers fidgeting, heavy noise, a uint16 fluorescence
+time-lapse). Methods, each the call shown in the README:
+
+* ``extract_background(frames)``: the seed rule ("gmm", the default);
+* ``extract_background(frames, method="motionless")`` and ``"motionless-gmm"``;
+* ``np.median(frames, axis=0)``;
+* OpenCV MOG2 and KNN: ``apply`` on every frame, then ``getBackgroundImage()``.
+
+Metrics as in ../shared/data/sbi/README.md: AGE, pEPs, pCEPs on luminance (Y of
+YCrCb; the single channel itself for grey data, 16-bit data scaled to 8 bits
+for pEPs/pCEPs/PSNR), PSNR over all channels.
+
+    python benchmarks/quality.py        # prints tables, writes results/quality.json
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    return cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_BGR2YCrCb)[..., 0].astype(np.float64)
+
+
+def metrics(estimate: np.ndarray, truth: np.ndarray) -> dict:
+    estimate = np.clip(np.rint(estimate), 0, np.iinfo(truth.dtype).max).astype(truth.dtype)
+    scale = 255.0 / np.iinfo(truth.dtype).max  # 16-bit errors in 8-bit grey levels
+    difference = np.abs(luminance(estimate) - luminance(truth)) * scale
+    errors = difference > 20
+    # pCEPs: error pixels whose 4-neighbours are all errors (3x3 cross erosion).
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    clustered = cv2.erode(errors.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    mse = np.mean(((estimate.astype(np.float64) - truth) * scale) ** 2)
+    return {
+        "AGE": float(difference.mean()),
+        "pEPs": float(100 * errors.mean()),
+        "pCEPs": float(100 * clustered.mean()),
+        "PSNR": float(10 * np.log10(255**2 / mse)) if mse > 0 else float("inf"),
+    }
+
+
+def opencv_background(frames: np.ndarray, kind: str) -> np.ndarray:
+    create = cv2.createBackgroundSubtractorMOG2 if kind == "MOG2" else cv2.createBackgroundSubtractorKNN
+    subtractor = create()
+    for frame in frames:
+        subtractor.apply(frame if frame.dtype == np.uint8 else (frame // 257).astype(np.uint8))
+    background = subtractor.getBackgroundImage()
+    if frames.dtype != np.uint8:
+        background = background.astype(np.float64) * 257
+    return background
+
+
+def sequences():
+    from napari_gmm_background.datasets import (
+        synthetic_lingering,
+        synthetic_timelapse,
+        synthetic_traffic,
+    )
+
+    for folder in sorted(glob.glob(str(SHARED / "sbi" / "*"))):
+        files = sorted(glob.glob(f"{folder}/frames/*.png"))
+        if files:
+            yield f"SBI {Path(folder).name}", np.stack([cv2.imread(f) for f in files]), cv2.imread(f"{folder}/gt.png")
+    yield "sparse traffic", *synthetic_traffic(150, seed=1)
+    yield "dense traffic", *synthetic_traffic(150, vehicles_per_lane=7, seed=2)
+    yield "lingering object", *synthetic_lingering(seed=0)
+    yield "noisy traffic (sd 12)", *synthetic_traffic(150, noise=12.0, seed=3)
+    yield "uint16 time-lapse", *synthetic_timelapse(100, 128, 128, n_cells=8, seed=5)
+
+
+def methods():
+    from napari_gmm_background import extract_background
+
+    return {
+        "gmm (default)": lambda f: extract_background(f),
+        "motionless": lambda f: extract_background(f, method="motionless"),
+        "motionless-gmm": lambda f: extract_background(f, method="motionless-gmm"),
+        "temporal median": lambda f: np.median(f, axis=0),
+        "OpenCV MOG2": lambda f: opencv_background(f, "MOG2"),
+        "OpenCV KNN": lambda f: opencv_background(f, "KNN"),
+    }
+
+
+def main():
+    results = []
+    table = methods()
+    for name, frames, truth in sequences():
+        for method, run in table.items():
+            run(frames[:4])  # warm up
+            start = time.perf_counter()
+            estimate = run(frames)
+            seconds = time.perf_counter() - start
+            results.append({"sequence": name, "method": method, "seconds": seconds,
+                            **metrics(estimate, truth)})
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "quality.json").write_text(json.dumps(results, indent=1))
+
+    names = list(dict.fromkeys(r["sequence"] for r in results))
+    print("AGE (mean absolute grey-level error; lower is better):\n")
+    print("| method | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for method in table:
+        cells = [next(r for r in results if r["sequence"] == n and r["method"] == method)["AGE"] for n in names]
+        print(f"| {method} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    print("\nAll metrics, and time relative to the default on the same sequence:\n")
+    print("| sequence | method | AGE | pEPs % | pCEPs % | PSNR dB | time |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        default = next(d for d in results if d["sequence"] == r["sequence"] and d["method"] == "gmm (default)")
+        print(f"| {r['sequence']} | {r['method']} | {r['AGE']:.2f} | {r['pEPs']:.2f} | {r['pCEPs']:.2f} "
+              f"| {r['PSNR']:.1f} | {r['seconds'] / default['seconds']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
