@@ -27,6 +27,21 @@ def write_video(path: Path, frames_rgb: np.ndarray, fourcc: str = "MJPG", fps: f
     return path
 
 
+def decode_with_opencv(path: Path, rgb: bool = True) -> np.ndarray:
+    """Every frame OpenCV's VideoCapture.read gives, stacked (RGB by default)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame[..., ::-1] if rgb else frame)
+    capture.release()
+    return np.stack(frames)
+
+
 @pytest.fixture(scope="session")
 def traffic_video(tmp_path_factory) -> Path:
     """A small synthetic traffic video, MJPG-compressed on disk."""

@@ -6,7 +6,7 @@ from napari_gmm_background.cli import main
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.io import read_video
 
-from .conftest import write_video
+from .conftest import decode_with_opencv, write_video
 
 
 def read_image(path):
@@ -106,13 +106,7 @@ def test_foreground_masks(road_video, tmp_path, mask_target):
     frames = read_video(road_video)
     expected = fit_background_model(frames).foreground_mask(frames, threshold=5.0).any(axis=-1)
     if target.suffix:
-        capture = cv2.VideoCapture(str(target))
-        masks = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            masks.append(frame[..., 0] > 127)
+        masks = decode_with_opencv(target)[..., 0] > 127
     else:
         masks = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) > 127 for p in sorted(target.iterdir())]
     np.testing.assert_array_equal(np.stack(masks), expected)

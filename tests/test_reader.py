@@ -3,7 +3,7 @@ import pytest
 
 from napari_gmm_background._reader import napari_get_reader
 
-from .conftest import shared_file, write_video
+from .conftest import decode_with_opencv, shared_file, write_video
 from .test_io import frame_number, numbered_frames
 
 PLUGIN = "napari-gmm-background"
@@ -77,19 +77,10 @@ def test_widget_runs_on_a_lazy_video(make_napari_viewer, qtbot, tmp_path, monkey
 
 
 def test_shared_clip_equals_opencv_decode(make_napari_viewer):
-    import cv2
-
     path = shared_file("cdnet", "traffic.avi")
-    capture = cv2.VideoCapture(str(path))
-    expected = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        expected.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(path), plugin=PLUGIN)
-    np.testing.assert_array_equal(layer.data, np.stack(expected))
+    np.testing.assert_array_equal(layer.data, decode_with_opencv(path))
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a video", None])

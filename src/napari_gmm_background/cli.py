@@ -179,7 +179,34 @@ def _read_tiff(path: Path) -> np.ndarray:
     return _bgr_to_rgb(np.stack(pages))
 
 
+def _frames_in_memory(source: "Path | None", args, label: str) -> np.ndarray:
+    """The selected frames of an input (the sample for None), decoded into memory."""
+    if source is None:
+        from .datasets import synthetic_traffic
+
+        frames, _ = synthetic_traffic()
+    elif _kind(source) == "video":
+        from .io import read_video
+
+        frames = read_video(source)
+    else:
+        frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
+    if args.frames is not None:
+        frames = frames[args.frames]
+    if len(frames) == 0:
+        raise InputError(f"{label}: no frames selected")
+    return frames
+
+
 # -- outputs -------------------------------------------------------------------
+
+
+def _write_background(target: Path, background: np.ndarray) -> Path:
+    """Write the background; a float result asked for as PNG goes to TIFF. Returns the path."""
+    if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
+        target = target.with_suffix(".tif")
+    _write_image(target, background)
+    return target
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:
@@ -306,16 +333,7 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             )
             frames = None
         else:
-            if source is None:
-                from .datasets import synthetic_traffic
-
-                frames, _ = synthetic_traffic()
-            else:
-                frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
-            if args.frames is not None:
-                frames = frames[args.frames]
-            if len(frames) == 0:
-                raise InputError(f"{label}: no frames selected")
+            frames = _frames_in_memory(source, args, label)
             shape = frames.shape[:3]
             generator = iter_fit_background_model(frames, **settings)
         while True:
@@ -326,9 +344,7 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
                 break
             progress.update(getattr(step, "stage", "fit"), step.done, step.total)
         background = result if isinstance(result, np.ndarray) else result.background()
-        if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
-            target = target.with_suffix(".tif")
-        _write_image(target, background)
+        target = _write_background(target, background)
         if masks is not None:
             n_masks = _write_masks(source, frames, result, masks, args, progress)
     finally:
@@ -345,12 +361,8 @@ def _process_motionless(source, target, masks, args, budget, settings, label) ->
     from .engine import extract_background, fit_background_model
 
     start = time.perf_counter()
-    if source is None:
-        from .datasets import synthetic_traffic
-
-        frames, _ = synthetic_traffic()
-    elif _kind(source) == "video":
-        from .io import read_video, video_info
+    if source is not None and _kind(source) == "video":
+        from .io import video_info
 
         info = video_info(source)
         n = len(range(info.n_frames)[args.frames or slice(None)])
@@ -359,17 +371,9 @@ def _process_motionless(source, target, masks, args, budget, settings, label) ->
                 f"{label}: --method {args.method} needs the frames in memory, over the "
                 "memory budget; select fewer frames (--frames) or raise --memory-budget"
             )
-        frames = read_video(source)
-    else:
-        frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
-    if args.frames is not None:
-        frames = frames[args.frames]
-    if len(frames) == 0:
-        raise InputError(f"{label}: no frames selected")
+    frames = _frames_in_memory(source, args, label)
     background = extract_background(frames, method=args.method, **settings)
-    if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
-        target = target.with_suffix(".tif")
-    _write_image(target, background)
+    target = _write_background(target, background)
     summary = (f"{label}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} -> {target} "
                f"({args.method}) in {time.perf_counter() - start:.1f} s")
     if masks is not None:
