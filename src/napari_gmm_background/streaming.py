@@ -149,20 +149,6 @@ def _fit_with_progress(frames, settings, keep_model):
         yield StreamProgress("fit", step.done, step.total)
 
 
-def _stack_models(parts: list) -> "BackgroundModel":
-    """Models of consecutive row bands as one model of the whole frame."""
-    from .engine import BackgroundModel
-
-    return BackgroundModel(
-        weights=np.concatenate([p.weights for p in parts]),
-        means=np.concatenate([p.means for p in parts]),
-        variances=np.concatenate([p.variances for p in parts]),
-        n_iter=np.concatenate([p.n_iter for p in parts]),
-        converged=np.concatenate([p.converged for p in parts]),
-        dtype=parts[0].dtype,
-    )
-
-
 # Frames per histogram update: enough that a block of pixels' histogram rows
 # are reused from cache many times before moving on.
 _BATCH_FRAMES = 48
