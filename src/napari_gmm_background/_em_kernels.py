@@ -143,6 +143,16 @@ def _kmeans_bounds(values, counts, m, n_components, prefix_n, prefix_s, prefix_q
         bounds[1] = best
         return
 
+    _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start, stack, bounds)
+
+
+@_jit
+def _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start, stack, bounds):
+    """Optimal 1-D k-means split for three or more clusters, into ``bounds``.
+
+    Not inlined: only used with more than two components, and compiled once
+    instead of into every kernel that inlines ``_kmeans_bounds``.
+    """
     # dp_cost[k, i]: least sum of squares of values[:i + 1] in k + 1 clusters;
     # dp_start[k, i]: where the last of those clusters starts.
     for i in range(m):
