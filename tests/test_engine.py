@@ -314,7 +314,7 @@ def test_foreground_mask_marks_the_vehicles():
 
 
 def test_progress_generator_reports_and_returns_the_model():
-    frames, _ = synthetic_traffic(n_frames=20, height=120, width=160, seed=8)
+    frames, _ = synthetic_traffic(n_frames=20, height=240, width=320, seed=8)
     generator = iter_fit_background_model(frames)
     steps = []
     while True:
@@ -326,12 +326,12 @@ def test_progress_generator_reports_and_returns_the_model():
     assert len(steps) == count_chunks(frames.shape) > 1
     assert all(isinstance(step, Progress) for step in steps)
     assert [s.done for s in steps] == sorted(s.done for s in steps)
-    assert steps[-1].done == steps[-1].total == 120 * 160 * 3
+    assert steps[-1].done == steps[-1].total == 240 * 320 * 3
     np.testing.assert_array_equal(model.background(), extract_background(frames))
 
 
 def test_progress_generator_can_be_abandoned():
-    frames, _ = synthetic_traffic(n_frames=20, height=120, width=160, seed=8)
+    frames, _ = synthetic_traffic(n_frames=20, height=240, width=320, seed=8)
     generator = iter_fit_background_model(frames)
     first = next(generator)
     generator.close()

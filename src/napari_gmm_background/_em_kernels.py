@@ -113,7 +113,8 @@ def _kmeans_bounds(values, counts, m, n_components, prefix_n, prefix_s, prefix_q
     ``dp_cost`` and ``dp_start`` are (n_components, >= m) scratch, ``stack``
     is (64, 4) int64 scratch.
     """
-    # Sums about a middle value keep the sums of squares well conditioned.
+    # Sums about a middle value keep the sums of squares well conditioned
+    # (``_em_two`` uses the totals, about the same value).
     centre = values[m // 2]
     prefix_n[0] = 0.0
     prefix_s[0] = 0.0
@@ -369,7 +370,7 @@ def _m_step_component(resp_sum, sum_d, sum_d2, mean, reg_covar):
 
 @_jit_inline
 def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
-            weights, means, variances):
+            weights, means, variances, centre, total, moment1, moment2):
     """EM for two components; return (n_iter, converged).
 
     The same iteration as ``_em_general``, with the parameters held in
@@ -378,22 +379,13 @@ def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
     made the lighter one, so the heavier, background component is the
     derived one: a difference of large sums is precise for it, and only
     loses relative precision for a component with almost no weight.
+    ``total``, ``moment1`` and ``moment2`` are the pixel's sums of c, c d and
+    c d**2 with d = x - ``centre`` (k-means' prefix sums already hold them).
     """
     light = 0 if weights[0] <= weights[1] else 1
     w0, w1 = weights[light], weights[1 - light]
     mu0, mu1 = means[light], means[1 - light]
     v0, v1 = variances[light], variances[1 - light]
-
-    # Moments of the pixel about a central value.
-    centre = values[n_values // 2]
-    total = 0.0
-    moment1 = 0.0
-    moment2 = 0.0
-    for i in range(n_values):
-        d = values[i] - centre
-        total += counts[i]
-        moment1 += counts[i] * d
-        moment2 += counts[i] * d * d
 
     lower_bound = -np.inf
     converged = False
@@ -511,7 +503,8 @@ def _fit_distinct(values, counts, m, n_samples, max_iter, tol, reg_covar,
 
     if n_components == 2:
         return _em_two(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
-                       weights, means, variances)
+                       weights, means, variances, values[m // 2],
+                       prefix[0][m], prefix[1][m], prefix[2][m])
     return _em_general(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
                        weights, means, variances, scratch)
 

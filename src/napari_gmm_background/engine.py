@@ -35,7 +35,7 @@ METHODS = ("gmm", "motionless", "motionless-gmm")
 # thread busy. The float path copies a chunk to float64, so its size is
 # bounded in bytes too.
 _TARGET_CHUNKS = 100
-_MIN_CHUNK_PIXELS = 16384
+_MIN_CHUNK_PIXELS = 65536
 _MAX_CHUNK_BYTES = 64 * 2**20
 
 
