@@ -104,12 +104,10 @@ def _frame_slice(text: str) -> slice:
 
 
 def _size(text: str) -> int:
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    text = text.strip()
-    factor = units.get(text[-1:].upper(), 1)
-    number = text[:-1] if text[-1:].upper() in units else text
+    from .io import parse_size
+
     try:
-        size = int(float(number) * factor)
+        size = parse_size(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 800M or 2G") from None
     if size <= 0:

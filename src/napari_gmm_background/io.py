@@ -80,16 +80,22 @@ def memory_budget() -> int:
     """
     setting = os.environ.get(MEMORY_BUDGET_VARIABLE, "").strip()
     if setting:
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        factor = units.get(setting[-1].upper(), 1)
-        number = setting[:-1] if setting[-1].upper() in units else setting
         try:
-            return int(float(number) * factor)
+            return parse_size(setting)
         except ValueError:
             raise ValueError(
                 f"{MEMORY_BUDGET_VARIABLE}={setting!r} is not a size like 500M or 2G"
             ) from None
     return int(MEMORY_FRACTION * _available_memory())
+
+
+def parse_size(text: str) -> int:
+    """Bytes from a size like ``12345``, ``800K``, ``1.5M`` or ``2G`` (powers of 1024)."""
+    text = text.strip()
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    factor = units.get(text[-1:].upper(), 1)
+    number = text[:-1] if text[-1:].upper() in units else text
+    return int(float(number) * factor)  # ValueError if it is not a number
 
 
 def _available_memory() -> int:
@@ -119,6 +125,19 @@ def _open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
     return capture
 
 
+def as_colour(frame: np.ndarray, *, rgb: bool) -> np.ndarray:
+    """A decoded OpenCV frame as 3-channel RGB (or BGR with ``rgb=False``).
+
+    Some codecs decode to a single channel; those frames are made
+    three-channel so every frame of a video has one shape.
+    """
+    import cv2
+
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+
+
 def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterator[np.ndarray]:
     """Decode a video frame by frame.
 
@@ -141,7 +160,6 @@ def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterato
     VideoReadError
         If OpenCV cannot open it.
     """
-    import cv2
 
     capture = _open_capture(path)
     try:
@@ -149,9 +167,7 @@ def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterato
             ok, frame = capture.read()
             if not ok or frame is None:
                 return
-            if frame.ndim == 2:
-                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+            yield as_colour(frame, rgb=rgb)
     finally:
         capture.release()
 
@@ -270,9 +286,7 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
                     f"{path}: frame {start + i} could not be decoded "
                     "(the file changed or is damaged)"
                 )
-            if frame.ndim == 2:
-                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-            frames[i] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+            frames[i] = as_colour(frame, rgb=rgb)
     finally:
         capture.release()
     return frames

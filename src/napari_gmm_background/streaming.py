@@ -233,7 +233,7 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
     """
     import cv2
 
-    from .io import _open_capture
+    from .io import _open_capture, as_colour
 
     n_decoders = min(_DECODERS, len(indices))
     shares = [indices[i * len(indices) // n_decoders:(i + 1) * len(indices) // n_decoders]
@@ -266,9 +266,7 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
                 ok, frame = capture.read()
                 if not ok or frame is None:
                     break
-                if frame.ndim == 2:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-                buffers[slot][filled] = frame[top:bottom]
+                buffers[slot][filled] = as_colour(frame, rgb=False)[top:bottom]
                 filled += 1
                 position += 1
                 target = next(wanted, None)
