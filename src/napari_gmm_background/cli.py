@@ -324,14 +324,16 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             from .streaming import iter_video_background
 
             info = video_info(source)
-            shape = (len(range(info.n_frames)[args.frames or slice(None)]), info.height, info.width)
+            selected = range(info.n_frames)[args.frames or slice(None)]
+            shape = (len(selected), info.height, info.width)
             generator = iter_video_background(
-                source, frames=args.frames, memory_budget=budget,
+                source, frames=args.frames, memory_budget=budget, info=info,
                 keep_model=masks is not None, **settings,
             )
             frames = None
         else:
             frames = _frames_in_memory(source, args, label)
+            selected = None
             shape = frames.shape[:3]
             generator = iter_fit_background_model(frames, **settings)
         while True:
@@ -344,7 +346,7 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
         background = result if isinstance(result, np.ndarray) else result.background()
         target = _write_background(target, background)
         if masks is not None:
-            n_masks = _write_masks(source, frames, result, masks, args, progress)
+            n_masks = _write_masks(source, frames, selected, result, masks, args, progress)
     finally:
         progress.close()
     summary = (f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
@@ -378,22 +380,25 @@ def _process_motionless(source, target, masks, args, budget, settings, label) ->
         model = fit_background_model(frames, **settings)
         progress = _Progress(label, args.quiet)
         try:
-            n_masks = _write_masks(source, frames, model, masks, args, progress)
+            n_masks = _write_masks(source, frames, None, model, masks, args, progress)
         finally:
             progress.close()
         summary += f"; {n_masks} foreground masks -> {masks}"
     return summary
 
 
-def _write_masks(source, frames, model, target: Path, args, progress: _Progress) -> int:
-    """Foreground masks of every selected frame (a second pass for videos)."""
+def _write_masks(source, frames, selected, model, target: Path, args, progress: _Progress) -> int:
+    """Foreground masks of every selected frame.
+
+    ``frames`` in memory, or None for a video streamed again (a second
+    decoding pass) over its ``selected`` frame indices.
+    """
     mean = model.background_mean
     limit = args.threshold * model.background_std
     if frames is None:
-        from .io import iter_video_frames, video_info
+        from .io import iter_video_frames
         from .streaming import _selected_frames
 
-        selected = range(video_info(source).n_frames)[args.frames or slice(None)]
         n = len(selected)
         frames_iter = _selected_frames(iter_video_frames(source), selected)
     else:

@@ -26,6 +26,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .engine import BackgroundModel
+    from .io import VideoInfo
 
 __all__ = ["StreamProgress", "iter_video_background", "video_background"]
 
@@ -49,6 +50,7 @@ def iter_video_background(
     frames: "slice | None" = None,
     memory_budget: "int | None" = None,
     keep_model: bool = False,
+    info: "VideoInfo | None" = None,
     n_components: int = 2,
     max_iter: int = 100,
     tol: float = 1e-3,
@@ -71,6 +73,8 @@ def iter_video_background(
     keep_model : bool
         Return the fitted :class:`~napari_gmm_background.BackgroundModel`
         instead of the background image.
+    info : VideoInfo, optional
+        From :func:`napari_gmm_background.io.video_info`, if already known.
     n_components, max_iter, tol, reg_covar
         As :func:`napari_gmm_background.extract_background`.
 
@@ -87,7 +91,7 @@ def iter_video_background(
     """
     from .io import VideoReadError, iter_video_frames, memory_budget as default_budget, video_info
 
-    info = video_info(path)
+    info = info or video_info(path)
     indices = _frame_indices(info.n_frames, frames)
     if len(indices) == 0:
         raise ValueError(f"{os.fspath(path)}: no frames selected out of {info.n_frames}")
