@@ -40,6 +40,13 @@ def test_read_video_is_frame_exact_and_rgb(tmp_path, suffix, fourcc):
     assert video[..., 0].mean() > 190 and video[0, ..., 2].mean() < 20
 
 
+def test_iter_video_frames_can_skip_frames(tmp_path):
+    path = write_video(tmp_path / "v.avi", numbered_frames(20))
+    frames = list(iter_video_frames(path, indices=range(3, 17, 4)))
+    assert [frame_number(f) for f in frames] == [3, 7, 11, 15]
+    assert list(iter_video_frames(path, indices=range(0))) == []
+
+
 def test_iter_video_frames_can_keep_bgr(tmp_path):
     path = write_video(tmp_path / "v.avi", numbered_frames(4))
     first = next(iter_video_frames(path, rgb=False))

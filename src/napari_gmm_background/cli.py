@@ -397,10 +397,9 @@ def _write_masks(source, frames, selected, model, target: Path, args, progress: 
     limit = args.threshold * model.background_std
     if frames is None:
         from .io import iter_video_frames
-        from .streaming import _selected_frames
 
         n = len(selected)
-        frames_iter = _selected_frames(iter_video_frames(source), selected)
+        frames_iter = iter_video_frames(source, indices=selected)
     else:
         n = len(frames)
         frames_iter = iter(frames)

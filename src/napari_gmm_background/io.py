@@ -138,7 +138,9 @@ def as_colour(frame: np.ndarray, *, rgb: bool) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
 
 
-def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterator[np.ndarray]:
+def iter_video_frames(
+    path: "str | os.PathLike", *, rgb: bool = True, indices: "range | None" = None
+) -> Iterator[np.ndarray]:
     """Decode a video frame by frame.
 
     Parameters
@@ -147,6 +149,9 @@ def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterato
         The video file.
     rgb : bool
         Convert OpenCV's BGR to RGB (default); False keeps BGR.
+    indices : range, optional
+        Only these frame positions (ascending); the others are skipped with
+        ``grab``, which does not convert them.
 
     Yields
     ------
@@ -161,13 +166,23 @@ def iter_video_frames(path: "str | os.PathLike", *, rgb: bool = True) -> Iterato
         If OpenCV cannot open it.
     """
 
+    wanted = iter(indices) if indices is not None else None
+    target = next(wanted, None) if wanted is not None else 0
     capture = _open_capture(path)
     try:
-        while True:
+        position = 0
+        while target is not None:
+            if position != target:
+                if not capture.grab():
+                    return
+                position += 1
+                continue
             ok, frame = capture.read()
             if not ok or frame is None:
                 return
             yield as_colour(frame, rgb=rgb)
+            position += 1
+            target = next(wanted, None) if wanted is not None else position
     finally:
         capture.release()
 

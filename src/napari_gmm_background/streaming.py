@@ -103,7 +103,7 @@ def iter_video_background(
     if n_selected * frame_bytes <= budget:
         video = np.empty((n_selected, info.height, info.width, 3), dtype=np.uint8)
         count = 0
-        for frame in _selected_frames(iter_video_frames(path), indices):
+        for frame in iter_video_frames(path, indices=indices):
             video[count] = frame
             count += 1
             if count % 64 == 0:
@@ -126,18 +126,6 @@ def video_background(path: "str | os.PathLike", **kwargs) -> "np.ndarray | Backg
             next(generator)
         except StopIteration as stop:
             return stop.value
-
-
-def _selected_frames(frames, indices: range):
-    """The frames of an in-order iterator whose positions are in ``indices``."""
-    wanted = iter(indices)
-    target = next(wanted, None)
-    for position, frame in enumerate(frames):
-        if target is None:
-            return
-        if position == target:
-            yield frame
-            target = next(wanted, None)
 
 
 def _fit_with_progress(frames, settings, keep_model):
