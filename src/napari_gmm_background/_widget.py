@@ -79,12 +79,12 @@ def background_job(frames: Any, settings: RunSettings):
         if settings.method == "gmm":
             background = model.background()
         else:
-            from .engine import extract_background
+            from .motion import iter_motionless_background
 
-            background = extract_background(
-                frames, time_axis=settings.time_axis, method=settings.method, **em
+            background = yield from iter_motionless_background(
+                frames, time_axis=settings.time_axis,
+                statistic="median" if settings.method == "motionless" else "gmm", **em,
             )
-            yield
         mask = None
         if settings.mask_threshold is not None:
             mask = model.foreground_mask(
@@ -122,9 +122,10 @@ class BackgroundWidget(Container):
         self.method = ComboBox(
             label="method", choices=["gmm", "motionless", "motionless-gmm"], value="gmm",
             tooltip="gmm: heaviest Gaussian of all frames (the default rule). "
-            "motionless: median of each pixel's 30% least-moving frames, best where "
-            "foreground lingers or covers much of the view. motionless-gmm: the GMM "
-            "rule on those frames.",
+            "motionless: from each pixel's least-moving frames, refined with every "
+            "frame that agrees with them; best where foreground lingers or covers much "
+            "of the view. motionless-gmm: the same, starting from the GMM rule on "
+            "those frames.",
         )
         self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
         self.stop_frame = SpinBox(label="stop frame", min=0, max=2**31 - 1,
@@ -222,9 +223,16 @@ class BackgroundWidget(Container):
 
         from .engine import count_chunks, engine_loaded
 
-        steps = 1 + (settings.mask_threshold is not None) + (settings.method != "gmm")
+        steps = 1 + (settings.mask_threshold is not None)
         if settings.method == "gmm" or settings.mask_threshold is not None:
             steps += count_chunks(frames.shape, settings.time_axis)
+        if settings.method != "gmm":
+            from .motion import count_motionless_steps
+
+            steps += count_motionless_steps(
+                frames.shape, settings.time_axis,
+                "median" if settings.method == "motionless" else "gmm",
+            )
         worker = create_worker(
             background_job, frames, settings,
             _progress={"total": steps, "desc": f"Background of {layer.name}"},

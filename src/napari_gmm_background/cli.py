@@ -57,9 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--components", type=int, default=2, help="Gaussians per pixel")
     parser.add_argument(
         "--method", choices=["gmm", "motionless", "motionless-gmm"], default="gmm",
-        help="gmm: heaviest Gaussian of all frames; motionless: median of each pixel's "
-        "30%% least-moving frames (best where foreground lingers or covers much of the "
-        "view; needs the frames in memory); motionless-gmm: the GMM rule on those frames",
+        help="gmm: heaviest Gaussian of all frames; motionless: from each pixel's "
+        "least-moving frames, refined with every frame that agrees with them (best where "
+        "foreground lingers or covers much of the view; needs the frames in memory); "
+        "motionless-gmm: the same, starting from the GMM rule on those frames",
     )
     parser.add_argument(
         "--frames", type=_frame_slice, default=None, metavar="START:STOP:STEP",

@@ -200,11 +200,12 @@ def extract_background(
         none, its initialisation is deterministic.
     method : {"gmm", "motionless", "motionless-gmm"}
         "gmm" (default) is the rule above over all frames. The other two
-        first keep, per pixel, the 30 % of frames with the least motion
-        around the pixel (see :mod:`napari_gmm_background.motion`), then
-        take their median ("motionless", the most accurate measured) or
-        the rule above on them ("motionless-gmm"). They need (T, H, W) or
-        (T, H, W, C) frames and numpy input.
+        first keep, per pixel, the 19 frames with the least motion around
+        the pixel (see :mod:`napari_gmm_background.motion`); their median
+        ("motionless", the most accurate measured) or the rule above on
+        them ("motionless-gmm") is refined with every frame that agrees
+        with it within the noise. They need (T, H, W) or (T, H, W, C)
+        frames and numpy input.
 
     Returns
     -------

@@ -1,0 +1,199 @@
+"""Compiled kernels of the motionless methods (see :mod:`.motion`).
+
+Two passes. While the frames are scored one by one, every pixel keeps the
+frames with the least motion seen so far, best first. Then, row by row,
+every pixel-channel takes the median of its kept frames and refines it with
+all frames that agree with it.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+
+# Pixels of a row handled together in the second pass: their samples over
+# time are copied into a buffer that stays in cache (reading a pixel's
+# samples straight from (T, H, W, C) would touch one cache line per frame).
+_BLOCK = 64
+
+
+@_jit_parallel
+def grey_into(frame, out):
+    """Sum of the channels of an (H, W, C) frame into (H, W) float32 ``out``."""
+    height, width, n_channels = frame.shape
+    for y in numba.prange(height):
+        for x in range(width):
+            total = np.float32(0)
+            for c in range(n_channels):
+                total += np.float32(frame[y, x, c])
+            out[y, x] = total
+
+
+@_jit_parallel
+def keep_least_moving(score_bits, first_frame, best, worst):
+    """Offer frames ``first_frame, first_frame + 1, ...`` to every pixel.
+
+    ``score_bits`` (B, H, W) uint32 is the motion of those B frames: the bits
+    of float32 scores >= 0, which order like the scores.
+    ``best`` (H, W, S) uint64 holds each pixel's ``S`` least moving frames so
+    far, as increasing keys (see :func:`frames_of`); ``first_frame`` frames
+    were offered before. ``worst`` (H, W) repeats the last key once a
+    pixel's list is full (the largest uint64 before), so most frames are
+    turned away without touching the lists. Pixels are the outer loop so
+    that each one's list stays in cache for the whole batch.
+    """
+    n_batch, height, width = score_bits.shape
+    n_keep = best.shape[2]
+    for y in numba.prange(height):
+        for x in range(width):
+            for b in range(n_batch):
+                # The low half makes later frames win ties, so among equally
+                # still frames the background is the scene as it was left
+                # (LaBGen-P's rule).
+                frame = first_frame + b
+                key = (np.uint64(score_bits[b, y, x]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - frame)
+                if key > worst[y, x]:
+                    continue
+                filled = min(frame, n_keep)
+                position = filled if filled < n_keep else n_keep - 1
+                while position > 0 and best[y, x, position - 1] > key:
+                    best[y, x, position] = best[y, x, position - 1]
+                    position -= 1
+                best[y, x, position] = key
+                if filled + 1 >= n_keep:
+                    worst[y, x] = best[y, x, n_keep - 1]
+
+
+@_jit_parallel
+def frames_of(best, out):
+    """The frame index of every key of :func:`keep_least_moving` into ``out``."""
+    height, width, n_keep = best.shape
+    for y in numba.prange(height):
+        for x in range(width):
+            for j in range(n_keep):
+                out[y, x, j] = np.int32(0xFFFFFFFF - (best[y, x, j] & np.uint64(0xFFFFFFFF)))
+
+
+@_jit
+def _select(values, n, k):
+    """The k-th smallest of ``values[:n]``, partitioning in place (Wirth).
+
+    Afterwards ``values[:k]`` are all <= it and ``values[k + 1:n]`` >= it.
+    """
+    low = 0
+    high = n - 1
+    while low < high:
+        pivot = values[k]
+        i = low
+        j = high
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while pivot < values[j]:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if j < k:
+            low = i
+        if k < i:
+            high = j
+    return values[k]
+
+
+@_jit
+def median_in_place(values, n):
+    """numpy's median of ``values[:n]`` (mean of the middle two for even n)."""
+    middle = n // 2
+    upper = _select(values, n, middle)
+    if n % 2 == 1:
+        return upper
+    lower = values[0]
+    for i in range(1, middle):
+        if values[i] > lower:
+            lower = values[i]
+    return 0.5 * (lower + upper)
+
+
+@_jit
+def _median_of_counts(counts, width, n, low):
+    """numpy's median of ``n`` integers given as ``counts`` of low..low+width-1."""
+    lower_rank = (n - 1) // 2
+    upper_rank = n // 2
+    seen = 0
+    lower = -1.0
+    for i in range(width):
+        seen += counts[i]
+        if lower < 0 and seen > lower_rank:
+            lower = float(i)
+        if seen > upper_rank:
+            return low + 0.5 * (lower + i)
+    return low + lower
+
+
+@_jit_parallel
+def motionless_medians(
+    frames, best_frames, n_kept, first_estimates, tolerance, count_width, row_start, row_stop, out
+):
+    """Background of rows ``row_start:row_stop`` into ``out`` (H, W, C) float64.
+
+    For every pixel-channel: a first estimate, the median of its ``n_kept``
+    least moving frames (or ``first_estimates`` (H, W, C) when that is not
+    empty); then the median of all frames within ``tolerance`` of it. The
+    first is robust to whatever still moves in a few kept frames; the
+    second averages the noise over every frame that shows the same thing.
+    For integer data whose agreeing values span at most ``count_width``
+    levels (0 for float data), the second median counts values instead of
+    partitioning them: one pass, no data-dependent swaps.
+    """
+    n_frames, _, width, n_channels = frames.shape
+    n_blocks = (width + _BLOCK - 1) // _BLOCK
+    for job in numba.prange((row_stop - row_start) * n_blocks):
+        y = row_start + job // n_blocks
+        x0 = (job % n_blocks) * _BLOCK
+        x1 = min(x0 + _BLOCK, width)
+        samples = np.empty((x1 - x0, n_channels, n_frames), dtype=frames.dtype)
+        for t in range(n_frames):
+            for x in range(x0, x1):
+                for c in range(n_channels):
+                    samples[x - x0, c, t] = frames[t, y, x, c]
+        kept = np.empty(n_kept, dtype=np.float64)
+        agreeing = np.empty(n_frames if count_width == 0 else 0, dtype=np.float64)
+        counts = np.zeros(count_width, dtype=np.int32)
+        for x in range(x0, x1):
+            for c in range(n_channels):
+                series = samples[x - x0, c]
+                if first_estimates.size:
+                    first = first_estimates[y, x, c]
+                else:
+                    for j in range(n_kept):
+                        kept[j] = series[best_frames[y, x, j]]
+                    first = median_in_place(kept, n_kept)
+                n_agreeing = 0
+                if count_width > 0:
+                    low = np.int64(np.ceil(first - tolerance))
+                    high = np.int64(np.floor(first + tolerance))
+                    for t in range(n_frames):
+                        value = np.int64(series[t])
+                        if low <= value <= high:
+                            counts[value - low] += 1
+                            n_agreeing += 1
+                    if n_agreeing > 0:
+                        out[y, x, c] = _median_of_counts(counts, high - low + 1, n_agreeing, low)
+                    for t in range(n_frames):
+                        value = np.int64(series[t])
+                        if low <= value <= high:
+                            counts[value - low] = 0
+                else:
+                    for t in range(n_frames):
+                        if abs(series[t] - first) <= tolerance:
+                            agreeing[n_agreeing] = series[t]
+                            n_agreeing += 1
+                    if n_agreeing > 0:
+                        out[y, x, c] = median_in_place(agreeing, n_agreeing)
+                if n_agreeing == 0:  # a first estimate between distant values
+                    out[y, x, c] = first
