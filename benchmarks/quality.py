@@ -8,13 +8,19 @@ time-lapse). Methods, each the call shown in the README:
 * ``extract_background(frames)``: the seed rule ("gmm", the default);
 * ``extract_background(frames, method="motionless")`` and ``"motionless-gmm"``;
 * ``np.median(frames, axis=0)``;
-* OpenCV MOG2 and KNN: ``apply`` on every frame, then ``getBackgroundImage()``.
+* OpenCV MOG2 and KNN: ``apply`` on every frame, then ``getBackgroundImage()``;
+* with ``--seed-loop``, the notebook's scikit-learn loop
+  (``extract_background(frames, engine="sklearn", random_state=0)``) on the
+  sequences small enough for it (minutes each).
 
 Metrics as in ../shared/data/sbi/README.md: AGE, pEPs, pCEPs on luminance (Y of
 YCrCb; the single channel itself for grey data, 16-bit data scaled to 8 bits
 for pEPs/pCEPs/PSNR), PSNR over all channels.
 
-    python benchmarks/quality.py        # prints tables, writes results/quality.json
+    python benchmarks/quality.py               # prints tables, writes results/quality.json
+    python benchmarks/quality.py --seed-loop   # adds the scikit-learn loop where it fits (~10 min)
+
+Times are the fastest of ``--repeat`` runs (default 3) after a warm-up.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+SEED_LOOP_PIXELS = 30_000
 SHARED = HERE.parent.parent / "shared" / "data"
 
 
@@ -83,10 +90,10 @@ def sequences():
     yield "uint16 time-lapse", *synthetic_timelapse(100, 128, 128, n_cells=8, seed=5)
 
 
-def methods():
+def methods(seed_loop: bool):
     from napari_gmm_background import extract_background
 
-    return {
+    table = {
         "gmm (default)": lambda f: extract_background(f),
         "motionless": lambda f: extract_background(f, method="motionless"),
         "motionless-gmm": lambda f: extract_background(f, method="motionless-gmm"),
@@ -94,17 +101,33 @@ def methods():
         "OpenCV MOG2": lambda f: opencv_background(f, "MOG2"),
         "OpenCV KNN": lambda f: opencv_background(f, "KNN"),
     }
+    if seed_loop:
+        table["seed loop (scikit-learn)"] = lambda f: extract_background(f, engine="sklearn", random_state=0)
+    return table
 
 
 def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed-loop", action="store_true",
+                        help=f"also run the notebook's scikit-learn loop on sequences of at most "
+                        f"{SEED_LOOP_PIXELS} pixels (minutes each)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per method; the fastest counts")
+    args = parser.parse_args()
     results = []
-    table = methods()
+    table = methods(args.seed_loop)
     for name, frames, truth in sequences():
         for method, run in table.items():
+            if method.startswith("seed loop") and np.prod(frames.shape[1:3]) > SEED_LOOP_PIXELS:
+                continue
+            repeat = 1 if method.startswith("seed loop") else args.repeat
             run(frames[:4])  # warm up
-            start = time.perf_counter()
-            estimate = run(frames)
-            seconds = time.perf_counter() - start
+            seconds = float("inf")
+            for _ in range(repeat):
+                start = time.perf_counter()
+                estimate = run(frames)
+                seconds = min(seconds, time.perf_counter() - start)
             results.append({"sequence": name, "method": method, "seconds": seconds,
                             **metrics(estimate, truth)})
     (HERE / "results").mkdir(exist_ok=True)
@@ -115,8 +138,8 @@ def main():
     print("| method | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for method in table:
-        cells = [next(r for r in results if r["sequence"] == n and r["method"] == method)["AGE"] for n in names]
-        print(f"| {method} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+        found = {r["sequence"]: r["AGE"] for r in results if r["method"] == method}
+        print(f"| {method} | " + " | ".join(f"{found[n]:.2f}" if n in found else "-" for n in names) + " |")
     print("\nAll metrics, and time relative to the default on the same sequence:\n")
     print("| sequence | method | AGE | pEPs % | pCEPs % | PSNR dB | time |")
     print("|---|---|---|---|---|---|---|")

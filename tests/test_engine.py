@@ -212,6 +212,9 @@ def test_layouts_strides_and_extra_axes():
     np.testing.assert_array_equal(
         extract_background(ztyx, time_axis=1), np.moveaxis(reference, 2, 0)
     )
+    # Columns stored before rows: the pixels do not flatten into long views.
+    columns_first = np.ascontiguousarray(frames.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+    np.testing.assert_array_equal(extract_background(columns_first), reference)
     # A single pixel's series gives a 0-d background.
     single = extract_background(frames[:, 0, 0, 0])
     assert single.shape == () and single == reference[0, 0, 0]

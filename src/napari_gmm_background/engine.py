@@ -37,6 +37,7 @@ METHODS = ("gmm", "motionless", "motionless-gmm")
 _TARGET_CHUNKS = 100
 _MIN_CHUNK_PIXELS = 65536
 _MAX_CHUNK_BYTES = 64 * 2**20
+_MAX_VIEWS = 256
 
 
 @dataclass(frozen=True)
@@ -455,6 +456,11 @@ def _iter_fit(data, *, time_axis, n_components, max_iter, tol, reg_covar, store_
 
     # One flat pixel index over all views, chunked for progress.
     views = _pixel_views(frames)
+    if len(views) > _MAX_VIEWS:
+        # A layout that flattens into many short views (e.g. from
+        # np.take_along_axis) would cost a kernel call each: copy it once.
+        frames = np.ascontiguousarray(frames)
+        views = _pixel_views(frames)
     per_view = views[0].shape[1] if views else 0
     starts = _chunk_starts(n_pixels, n_frames)
     size = starts[1] - starts[0] if len(starts) > 1 else max(n_pixels, 1)

@@ -155,6 +155,15 @@ def _window_for(height: int, width: int) -> int:
     return max(3, int(round(DEFAULT_WINDOW_FRACTION * min(height, width))) | 1)
 
 
+def _heaviest_means(kept: np.ndarray, *, engine: str = "numba", random_state=None, **em) -> np.ndarray:
+    """The seed rule's background of ``kept``, not rounded to its dtype."""
+    from .engine import extract_background, fit_background_model
+
+    if engine == "numba":  # the model's means: uint8 keeps its fast path
+        return fit_background_model(kept, **em).background_mean
+    return extract_background(kept.astype(np.float64), engine=engine, random_state=random_state, **em)
+
+
 def count_motionless_steps(data_shape: tuple, time_axis: int = 0, statistic: str = "median") -> int:
     """How many progress steps :func:`iter_motionless_background` yields."""
     shape = list(data_shape)
@@ -180,7 +189,7 @@ def iter_motionless_background(
     ``StopIteration.value``; closing it between steps abandons the work.
     """
     from . import _motion_kernels
-    from .engine import Progress, _as_frames, _cast_like, extract_background
+    from .engine import Progress, _as_frames, _cast_like
 
     frames = _as_frames(data, time_axis)
     _check(frames, n_samples, tolerance, statistic)
@@ -209,8 +218,7 @@ def iter_motionless_background(
     first_estimates = np.empty((0, 0, 0), dtype=np.float64)
     if statistic == "gmm":
         kept = np.take_along_axis(pixels, np.moveaxis(best_frames, -1, 0)[..., np.newaxis], axis=0)
-        # float64, so the GMM means are not rounded to the dtype.
-        first_estimates = extract_background(kept.astype(np.float64), **gmm_settings)
+        first_estimates = _heaviest_means(np.ascontiguousarray(kept), **gmm_settings)
         done += 1
         yield Progress(done, total)
 
