@@ -14,6 +14,16 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def drain(generator) -> "tuple[list, object]":
+    """Run a progress generator to its end: (the steps it yielded, its return value)."""
+    steps = []
+    while True:
+        try:
+            steps.append(next(generator))
+        except StopIteration as stop:
+            return steps, stop.value
+
+
 def write_video(path: Path, frames_rgb: np.ndarray, fourcc: str = "MJPG", fps: float = 25.0) -> Path:
     """Write (T, H, W, 3) RGB uint8 frames with OpenCV; return the path."""
     import cv2

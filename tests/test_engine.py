@@ -14,7 +14,7 @@ from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffi
 from napari_gmm_background.engine import count_chunks
 from napari_gmm_background.reference import fit_pixel_sklearn
 
-from .conftest import shared_file
+from .conftest import drain, shared_file
 
 
 def sklearn_agreement(frames: np.ndarray, n_pixels: int = 400, seed: int = 0):
@@ -318,14 +318,7 @@ def test_foreground_mask_marks_the_vehicles():
 
 def test_progress_generator_reports_and_returns_the_model():
     frames, _ = synthetic_traffic(n_frames=20, height=240, width=320, seed=8)
-    generator = iter_fit_background_model(frames)
-    steps = []
-    while True:
-        try:
-            steps.append(next(generator))
-        except StopIteration as stop:
-            model = stop.value
-            break
+    steps, model = drain(iter_fit_background_model(frames))
     assert len(steps) == count_chunks(frames.shape) > 1
     assert all(isinstance(step, Progress) for step in steps)
     assert [s.done for s in steps] == sorted(s.done for s in steps)

@@ -12,6 +12,8 @@ from napari_gmm_background.motion import (
     motionless_background,
 )
 
+from .conftest import drain
+
 
 def age(background, truth):
     return np.abs(background.astype(float) - truth).mean()
@@ -127,14 +129,7 @@ def test_median_in_place_is_numpys_median():
 def test_progress_steps_and_cancel():
     frames, _ = synthetic_traffic(n_frames=40, height=30, width=40, seed=2)
     for statistic in ("median", "gmm"):
-        generator = iter_motionless_background(frames, statistic=statistic)
-        steps = []
-        while True:
-            try:
-                steps.append(next(generator))
-            except StopIteration as stop:
-                result = stop.value
-                break
+        steps, result = drain(iter_motionless_background(frames, statistic=statistic))
         assert len(steps) == count_motionless_steps(frames.shape, 0, statistic)
         assert steps[-1].done == steps[-1].total == len(steps)
         np.testing.assert_array_equal(

@@ -284,12 +284,9 @@ def motionless_background(
     numpy.ndarray
         The background, in ``data``'s dtype.
     """
-    generator = iter_motionless_background(
+    from .engine import _run_to_end
+
+    return _run_to_end(iter_motionless_background(
         data, time_axis=time_axis, n_samples=n_samples, window=window,
         tolerance=tolerance, statistic=statistic, **gmm_settings,
-    )
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    ))
