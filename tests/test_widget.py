@@ -123,15 +123,17 @@ def test_nan_data_is_reported_without_a_layer(viewer_and_widget, qtbot):
     assert len(viewer.layers) == 1
 
 
-def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(viewer_and_widget, qtbot):
+@pytest.mark.parametrize("method", ["gmm", "motionless"])
+def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(viewer_and_widget, qtbot, method):
     from qtpy.QtCore import QTimer
 
     viewer, widget = viewer_and_widget
+    widget.method.value = method
     widget.image.value = viewer.add_image(np.zeros((4, 8, 8), np.uint8), name="warm-up")
     run_and_wait(qtbot, widget)  # the engine is loaded before timing anything
 
     rng = np.random.default_rng(0)
-    big = rng.integers(0, 255, (200, 300, 400, 3), dtype=np.uint8)
+    big = rng.integers(0, 255, (200 if method == "gmm" else 600, 300, 400, 3), dtype=np.uint8)
     widget.image.value = viewer.add_image(big, name="noise", rgb=True)
     ticks = []
     timer = QTimer()
