@@ -301,6 +301,15 @@ class _Progress:
         self.bar.n = done
         self.bar.refresh()
 
+    def follow(self, generator, stage: str):
+        """Run a progress generator to its end, showing its steps; its return value."""
+        while True:
+            try:
+                step = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            self.update(getattr(step, "stage", stage), step.done, step.total)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -337,13 +346,7 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             selected = None
             shape = frames.shape[:3]
             generator = iter_fit_background_model(frames, **settings)
-        while True:
-            try:
-                step = next(generator)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            progress.update(getattr(step, "stage", "fit"), step.done, step.total)
+        result = progress.follow(generator, "fit")
         background = result if isinstance(result, np.ndarray) else result.background()
         target = _write_background(target, background)
         if masks is not None:
@@ -358,8 +361,9 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
 
 
 def _process_motionless(source, target, masks, args, budget, settings, label) -> str:
-    """The motionless methods: frames in memory, then ``extract_background``."""
-    from .engine import extract_background, fit_background_model
+    """The motionless methods: frames in memory, then their progress generator."""
+    from .engine import fit_background_model
+    from .motion import iter_motionless_background
 
     start = time.perf_counter()
     if source is not None and _kind(source) == "video":
@@ -373,7 +377,14 @@ def _process_motionless(source, target, masks, args, budget, settings, label) ->
                 "memory budget; select fewer frames (--frames) or raise --memory-budget"
             )
     frames = _frames_in_memory(source, args, label)
-    background = extract_background(frames, method=args.method, **settings)
+    progress = _Progress(label, args.quiet)
+    try:
+        generator = iter_motionless_background(
+            frames, statistic="median" if args.method == "motionless" else "gmm", **settings
+        )
+        background = progress.follow(generator, args.method)
+    finally:
+        progress.close()
     target = _write_background(target, background)
     summary = (f"{label}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} -> {target} "
                f"({args.method}) in {time.perf_counter() - start:.1f} s")
