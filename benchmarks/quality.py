@@ -3,7 +3,8 @@
 Sequences: those of ../shared/data/sbi (BGR frames and gt.png), and synthetic
 ones with a known background made on the fly (sparse and dense traffic, an
 object that lingers fidgeting, heavy noise, a uint16 fluorescence
-time-lapse). Methods, each the call shown in the README:
+time-lapse, and one on a 1024 x 1024 field with 200 cells). Methods, each
+the call shown in the README:
 
 * ``extract_background(frames)``: the seed rule ("gmm", the default);
 * ``extract_background(frames, method="motionless")`` and ``"motionless-gmm"``;
@@ -88,6 +89,7 @@ def sequences():
     yield "lingering object", *synthetic_lingering(seed=0)
     yield "noisy traffic (sd 12)", *synthetic_traffic(150, noise=12.0, seed=3)
     yield "uint16 time-lapse", *synthetic_timelapse(100, 128, 128, n_cells=8, seed=5)
+    yield "uint16 cells, 1024 px", *synthetic_timelapse(100, 1024, 1024, n_cells=200, seed=1)
 
 
 def methods(seed_loop: bool):

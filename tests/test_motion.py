@@ -48,6 +48,15 @@ def test_motion_scores_see_moving_things_only():
     assert scores.max() > 10
 
 
+def test_a_change_at_the_pixel_counts_even_in_a_wide_window():
+    frames = np.zeros((10, 61, 61), dtype=np.uint8)
+    frames[5, 30, 30] = 100
+    scores = motion_scores(frames, window=31)
+    # Spread over the 31 x 31 window it would be 0.1; the 5 x 5 term keeps it at 4.
+    assert scores[5, 30, 30] == pytest.approx(100 / 31**2 + 100 / 25)
+    assert scores[5, 0, 0] == 0
+
+
 def test_motionless_options_and_errors():
     frames, _ = synthetic_traffic(n_frames=20, height=20, width=24, seed=1)
     moved = np.moveaxis(frames, 0, 2)

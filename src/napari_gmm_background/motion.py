@@ -7,10 +7,13 @@ Contest) scores every sample by the motion around it and estimates the
 background from the most motionless samples only. Here:
 
 1. motion of frame t at a pixel = the larger absolute grey-level change to
-   the previous and the next frame, averaged over a square window. Both
-   neighbours, so a frame repeated by a frame-rate conversion does not look
-   still; a window, because a person standing still still moves a little
-   somewhere around the pixel while the empty scene does not;
+   the previous and the next frame, averaged over a wide square window plus
+   the same averaged over the pixel's 5 x 5 neighbourhood. Both neighbours,
+   so a frame repeated by a frame-rate conversion does not look still; a
+   wide window, because a person standing still still moves a little
+   somewhere around the pixel while the empty scene does not; the small
+   one, because a small object crossing the pixel must count even when the
+   wide window is busy with others (cells on a large field of view);
 2. per pixel, the ``n_samples`` frames with the least motion are kept; ties
    go to the later frames, so the background is the scene as it was left;
 3. their median ("motionless") or the seed rule's GMM on them
@@ -47,6 +50,8 @@ __all__ = [
 DEFAULT_N_SAMPLES = 19
 DEFAULT_WINDOW_FRACTION = 0.1
 DEFAULT_TOLERANCE = 5.0
+# The second, pixel-sized scale of the motion score.
+_LOCAL_SIZE = (5, 5)
 
 # Progress is reported every _FRAMES_PER_STEP scored frames and after each of
 # _ROW_BANDS bands of the second pass: a cancel is honoured within a step.
@@ -94,7 +99,9 @@ def _iter_scores(frames: np.ndarray, window: int):
                 "pixels is undefined. Replace them first (for example with "
                 "numpy.nan_to_num) or crop them away."
             )
-        yield t, cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
+        around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
+        around += cv2.blur(scores, _LOCAL_SIZE, borderType=cv2.BORDER_REPLICATE)
+        yield t, around
         previous_change = next_change
         if t + 1 < n_frames:
             grey = following
@@ -104,7 +111,8 @@ def motion_scores(frames: np.ndarray, *, window: int) -> np.ndarray:
     """Motion of every sample: (T, H, W) float32 from (T, H, W[, C]) frames.
 
     The larger absolute change (summed over channels) to the previous and to
-    the next frame, averaged over a ``window`` x ``window`` neighbourhood.
+    the next frame, averaged over a ``window`` x ``window`` neighbourhood,
+    plus the same averaged over 5 x 5.
     For inspection; the methods score frame by frame without keeping this.
     """
     scores = np.empty(frames.shape[:3], dtype=np.float32)
