@@ -206,7 +206,8 @@ def extract_background(
         ("motionless", the most accurate measured) or the rule above on
         them ("motionless-gmm") is refined with every frame that agrees
         with it within the noise. They need (T, H, W) or (T, H, W, C)
-        frames and numpy input.
+        frames in memory: a dask array is computed first, and the result
+        is a numpy array.
 
     Returns
     -------
