@@ -68,6 +68,8 @@ def test_motionless_options_and_errors():
     np.testing.assert_array_equal(single, frames[0])
     with pytest.raises(ValueError, match="method must be one of"):
         extract_background(frames, method="mode")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        extract_background(frames, method="motionless", engine="opencv")
     with pytest.raises(ValueError, match=r"\(T, H, W\)"):
         extract_background(frames[:, 0, 0], method="motionless")
 

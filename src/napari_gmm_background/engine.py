@@ -232,6 +232,8 @@ def extract_background(
     >>> extract_background(frames).shape
     (32, 32, 3)
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if method != "gmm":
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -251,8 +253,6 @@ def extract_background(
             max_iter=max_iter, tol=tol, reg_covar=reg_covar,
             random_state=random_state,
         )
-    if engine != "numba":
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if _is_dask(data):
         return _extract_background_dask(
             data, time_axis=time_axis, n_components=n_components, max_iter=max_iter,

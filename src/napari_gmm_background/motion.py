@@ -137,7 +137,7 @@ def estimate_noise(frames: np.ndarray, *, max_samples: int = 2_000_000) -> float
     row_step = max(1, -(-per_pair // max_samples))
     changes = np.concatenate([
         np.abs(
-            frames[t + 1].astype(np.float32)[::row_step] - frames[t].astype(np.float32)[::row_step]
+            frames[t + 1][::row_step].astype(np.float32) - frames[t][::row_step].astype(np.float32)
         ).ravel()
         for t in np.unique(starts)
     ])
