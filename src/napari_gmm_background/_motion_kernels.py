@@ -184,10 +184,7 @@ def motionless_medians(
                             n_agreeing += 1
                     if n_agreeing > 0:
                         out[y, x, c] = _median_of_counts(counts, high - low + 1, n_agreeing, low)
-                    for t in range(n_frames):
-                        value = np.int64(series[t])
-                        if low <= value <= high:
-                            counts[value - low] = 0
+                    counts[: max(high - low + 1, 0)] = 0
                 else:
                     for t in range(n_frames):
                         if abs(series[t] - first) <= tolerance:

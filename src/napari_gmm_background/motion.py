@@ -121,7 +121,7 @@ def motion_scores(frames: np.ndarray, *, window: int) -> np.ndarray:
     return scores
 
 
-def estimate_noise(frames: np.ndarray, *, max_samples: int = 2_000_000) -> float:
+def estimate_noise(frames: np.ndarray, *, max_samples: int = 1_000_000) -> float:
     """Standard deviation of the temporal noise of (T, ...) frames.
 
     From the median absolute change between consecutive frames, which
