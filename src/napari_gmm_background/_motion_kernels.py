@@ -135,6 +135,22 @@ def _median_of_counts(counts, width, n, low):
     return low + lower
 
 
+@_jit
+def _first_estimates(frames, best_frames, n_kept, first_estimates, y, x0, x1, kept, first):
+    """Pixels x0:x1 of row y: the median of each one's kept frames into ``first``.
+
+    ``first_estimates`` (H, W, C), when not empty, is taken instead.
+    """
+    for x in range(x0, x1):
+        for c in range(frames.shape[3]):
+            if first_estimates.size:
+                first[x - x0, c] = first_estimates[y, x, c]
+                continue
+            for j in range(n_kept):
+                kept[j] = frames[best_frames[y, x, j], y, x, c]
+            first[x - x0, c] = median_in_place(kept, n_kept)
+
+
 @_jit_parallel
 def motionless_medians(
     frames, best_frames, n_kept, first_estimates, tolerance, count_width, row_start, row_stop, out
@@ -147,8 +163,9 @@ def motionless_medians(
     first is robust to whatever still moves in a few kept frames; the
     second averages the noise over every frame that shows the same thing.
     For integer data whose agreeing values span at most ``count_width``
-    levels (0 for float data), the second median counts values instead of
-    partitioning them: one pass, no data-dependent swaps.
+    levels (0 for float data), the second median counts values while the
+    frames are read in order (one pass, like a histogram); float data is
+    copied pixel by pixel and partitioned.
     """
     n_frames, _, width, n_channels = frames.shape
     n_blocks = (width + _BLOCK - 1) // _BLOCK
@@ -156,41 +173,51 @@ def motionless_medians(
         y = row_start + job // n_blocks
         x0 = (job % n_blocks) * _BLOCK
         x1 = min(x0 + _BLOCK, width)
-        samples = np.empty((x1 - x0, n_channels, n_frames), dtype=frames.dtype)
-        for t in range(n_frames):
+        kept = np.empty(n_kept, dtype=np.float64)
+        first = np.empty((x1 - x0, n_channels), dtype=np.float64)
+        _first_estimates(frames, best_frames, n_kept, first_estimates, y, x0, x1, kept, first)
+        n_agreeing = np.zeros((x1 - x0, n_channels), dtype=np.int64)
+        if count_width > 0:
+            low = np.empty((x1 - x0, n_channels), dtype=np.int64)
+            span = np.empty((x1 - x0, n_channels), dtype=np.int64)
+            for i in range(x1 - x0):
+                for c in range(n_channels):
+                    low[i, c] = np.int64(np.ceil(first[i, c] - tolerance))
+                    span[i, c] = np.int64(np.floor(first[i, c] + tolerance)) - low[i, c] + 1
+            counts = np.zeros((x1 - x0, n_channels, count_width), dtype=np.int32)
+            for t in range(n_frames):
+                for x in range(x0, x1):
+                    for c in range(n_channels):
+                        level = np.int64(frames[t, y, x, c]) - low[x - x0, c]
+                        if 0 <= level < span[x - x0, c]:
+                            counts[x - x0, c, level] += 1
+                            n_agreeing[x - x0, c] += 1
             for x in range(x0, x1):
                 for c in range(n_channels):
-                    samples[x - x0, c, t] = frames[t, y, x, c]
-        kept = np.empty(n_kept, dtype=np.float64)
-        agreeing = np.empty(n_frames if count_width == 0 else 0, dtype=np.float64)
-        counts = np.zeros(count_width, dtype=np.int32)
+                    if n_agreeing[x - x0, c] > 0:
+                        out[y, x, c] = _median_of_counts(
+                            counts[x - x0, c], span[x - x0, c], n_agreeing[x - x0, c], low[x - x0, c]
+                        )
+        else:
+            samples = np.empty((x1 - x0, n_channels, n_frames), dtype=np.float64)
+            for t in range(n_frames):
+                for x in range(x0, x1):
+                    for c in range(n_channels):
+                        samples[x - x0, c, t] = frames[t, y, x, c]
+            agreeing = np.empty(n_frames, dtype=np.float64)
+            for x in range(x0, x1):
+                for c in range(n_channels):
+                    series = samples[x - x0, c]
+                    centre = first[x - x0, c]
+                    n = 0
+                    for t in range(n_frames):
+                        if abs(series[t] - centre) <= tolerance:
+                            agreeing[n] = series[t]
+                            n += 1
+                    n_agreeing[x - x0, c] = n
+                    if n > 0:
+                        out[y, x, c] = median_in_place(agreeing, n)
         for x in range(x0, x1):
             for c in range(n_channels):
-                series = samples[x - x0, c]
-                if first_estimates.size:
-                    first = first_estimates[y, x, c]
-                else:
-                    for j in range(n_kept):
-                        kept[j] = series[best_frames[y, x, j]]
-                    first = median_in_place(kept, n_kept)
-                n_agreeing = 0
-                if count_width > 0:
-                    low = np.int64(np.ceil(first - tolerance))
-                    high = np.int64(np.floor(first + tolerance))
-                    for t in range(n_frames):
-                        value = np.int64(series[t])
-                        if low <= value <= high:
-                            counts[value - low] += 1
-                            n_agreeing += 1
-                    if n_agreeing > 0:
-                        out[y, x, c] = _median_of_counts(counts, high - low + 1, n_agreeing, low)
-                    counts[: max(high - low + 1, 0)] = 0
-                else:
-                    for t in range(n_frames):
-                        if abs(series[t] - first) <= tolerance:
-                            agreeing[n_agreeing] = series[t]
-                            n_agreeing += 1
-                    if n_agreeing > 0:
-                        out[y, x, c] = median_in_place(agreeing, n_agreeing)
-                if n_agreeing == 0:  # a first estimate between distant values
-                    out[y, x, c] = first
+                if n_agreeing[x - x0, c] == 0:  # a first estimate between distant values
+                    out[y, x, c] = first[x - x0, c]

@@ -236,9 +236,9 @@ def iter_motionless_background(
         # Below half a level, only the exact first median would agree.
         tolerance_levels = max(tolerance_levels, 0.5)
         # The agreeing values are counted over their 2 * tolerance levels,
-        # unless that span is so wide that counting costs more.
+        # unless clearing that many counters would cost more than the count.
         span = 2 * int(math.floor(tolerance_levels)) + 2
-        count_width = span if span <= max(256, 4 * n_frames) else 0
+        count_width = span if span <= max(64, n_frames) else 0
     background = np.empty((height, width, pixels.shape[-1]), dtype=np.float64)
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
     for row_start, row_stop in zip(bands[:-1], bands[1:]):
