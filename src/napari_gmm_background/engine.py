@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 ENGINES = ("numba", "sklearn")
+NON_FINITE_MESSAGE = (
+    "data contains NaN or infinite values; the background of such pixels is "
+    "undefined. Replace them first (for example with numpy.nan_to_num) or crop "
+    "them away."
+)
 METHODS = ("gmm", "motionless", "motionless-gmm")
 
 # Work is handed to the compiled kernel in column chunks of the
@@ -483,11 +488,7 @@ def _iter_fit(data, *, time_axis, n_components, max_iter, tol, reg_covar, store_
                 n_iter[model], store_model, is_uint8, n_workers,
             )
             if bad:
-                raise ValueError(
-                    "data contains NaN or infinite values; the background of "
-                    "such pixels is undefined. Replace them first (for example "
-                    "with numpy.nan_to_num) or crop them away."
-                )
+                raise ValueError(NON_FINITE_MESSAGE)
             p += end - offset
         yield Progress(stop, n_pixels)
 

@@ -94,11 +94,9 @@ def _iter_scores(frames: np.ndarray, window: int):
             next_change = previous_change
         scores = next_change if previous_change is None else np.maximum(previous_change, next_change)
         if check_finite and not np.isfinite(scores).all():
-            raise ValueError(
-                "data contains NaN or infinite values; the background of such "
-                "pixels is undefined. Replace them first (for example with "
-                "numpy.nan_to_num) or crop them away."
-            )
+            from .engine import NON_FINITE_MESSAGE
+
+            raise ValueError(NON_FINITE_MESSAGE)
         around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
         around += cv2.blur(scores, _LOCAL_SIZE, borderType=cv2.BORDER_REPLICATE)
         yield t, around
