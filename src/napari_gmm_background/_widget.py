@@ -1,9 +1,9 @@
 """napari widget: the per-pixel GMM background of any image layer.
 
 Thin glue: it picks the frames, runs the engine's progress generator
-(:func:`napari_gmm_background.iter_fit_background_model`, the same model as
-``extract_background``) in napari's ``thread_worker``, and turns the result
-into layers. Nothing is added until a run has finished.
+(:func:`napari_gmm_background.iter_background`, the one
+``extract_background`` runs) in napari's ``thread_worker``, and turns the
+result into layers. Nothing is added until a run has finished.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+
+from .engine import DEFAULT_METHOD, METHODS
 
 if TYPE_CHECKING:
     import napari
@@ -58,35 +60,34 @@ class JobFailed:
 def background_job(frames: Any, settings: RunSettings):
     """Generator run by the worker: yields progress, returns the layers' data.
 
-    Returns ``(background, mask)`` (``mask`` None unless asked for) or a
-    :class:`JobFailed` for input the engine refuses.
+    Runs :func:`napari_gmm_background.engine.iter_background`, the generator
+    ``extract_background`` runs, and returns ``(background, mask)`` (``mask``
+    None unless asked for) or a :class:`JobFailed` for input the engine
+    refuses.
     """
     import numpy as np
 
-    from .engine import iter_fit_background_model
+    from .engine import iter_background
 
     try:
         if not isinstance(frames, np.ndarray):
             frames = np.asarray(frames)  # decodes a lazy video, off the GUI thread
         yield
-        em = dict(n_components=settings.n_components, max_iter=settings.max_iter,
-                  tol=settings.tol, reg_covar=settings.reg_covar)
-        # The per-pixel model gives the default background and the mask.
-        if settings.method == "gmm" or settings.mask_threshold is not None:
-            model = yield from iter_fit_background_model(
-                frames, time_axis=settings.time_axis, **em
-            )
-        if settings.method == "gmm":
-            background = model.background()
-        else:
-            from .motion import iter_motionless_background
-
-            background = yield from iter_motionless_background(
-                frames, time_axis=settings.time_axis,
-                statistic="median" if settings.method == "motionless" else "gmm", **em,
-            )
+        wants_mask = settings.mask_threshold is not None
+        result = yield from iter_background(
+            frames,
+            method=settings.method,
+            time_axis=settings.time_axis,
+            rgb=settings.rgb,
+            n_components=settings.n_components,
+            max_iter=settings.max_iter,
+            tol=settings.tol,
+            reg_covar=settings.reg_covar,
+            keep_model=wants_mask,
+        )
+        background, model = result if wants_mask else (result, None)
         mask = None
-        if settings.mask_threshold is not None:
+        if wants_mask:
             mask = model.foreground_mask(
                 frames, time_axis=settings.time_axis, threshold=settings.mask_threshold
             )
@@ -120,12 +121,8 @@ class BackgroundWidget(Container):
         self.n_components = SpinBox(label="components", value=2, min=1, max=12,
                                     tooltip="Gaussians per pixel; the background is the heaviest")
         self.method = ComboBox(
-            label="method", choices=["gmm", "motionless", "motionless-gmm"], value="gmm",
-            tooltip="gmm: heaviest Gaussian of all frames (the default rule). "
-            "motionless: from each pixel's least-moving frames, refined with every "
-            "frame that agrees with them; best where foreground lingers or covers much "
-            "of the view. motionless-gmm: the same, starting from the GMM rule on "
-            "those frames.",
+            label="method", choices=list(METHODS), value=DEFAULT_METHOD,
+            tooltip="\n".join(f"{row.name}: {row.summary}." for row in METHODS.values()),
         )
         self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
         self.stop_frame = SpinBox(label="stop frame", min=0, max=2**31 - 1,
@@ -221,18 +218,14 @@ class BackgroundWidget(Container):
 
         from napari.qt.threading import create_worker
 
-        from .engine import count_chunks, engine_loaded
+        from .engine import count_steps, engine_loaded
 
-        steps = 1 + (settings.mask_threshold is not None)
-        if settings.method == "gmm" or settings.mask_threshold is not None:
-            steps += count_chunks(frames.shape, settings.time_axis)
-        if settings.method != "gmm":
-            from .motion import count_motionless_steps
-
-            steps += count_motionless_steps(
-                frames.shape, settings.time_axis,
-                "median" if settings.method == "motionless" else "gmm",
-            )
+        wants_mask = settings.mask_threshold is not None
+        # Reading the frames, the engine's steps, and the mask.
+        steps = 1 + wants_mask + count_steps(
+            frames.shape, method=settings.method, time_axis=settings.time_axis,
+            rgb=settings.rgb, keep_model=wants_mask,
+        )
         worker = create_worker(
             background_job, frames, settings,
             _progress={"total": steps, "desc": f"Background of {layer.name}"},
@@ -349,11 +342,13 @@ class BackgroundWidget(Container):
 
     def _put_layer(self, name: str, data: "np.ndarray", kind: str, **attributes):
         """Add a layer, or update the one a previous run added."""
+        from napari.layers import Image, Labels
+
         layers = self._viewer.layers
         if name in layers:
             existing = layers[name]
             compatible = (
-                existing._type_string == kind
+                isinstance(existing, Image if kind == "image" else Labels)
                 and existing.data.shape == data.shape
                 and getattr(existing, "rgb", False) == attributes.get("rgb", False)
             )

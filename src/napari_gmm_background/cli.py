@@ -18,15 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .engine import DEFAULT_METHOD, METHODS
+from .images import InputError
+
 __all__ = ["main"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-TIFF_EXTENSIONS = (".tif", ".tiff")
 DEFAULT_BUDGET = 3 * 2**29  # 1.5 GiB
-
-
-class InputError(ValueError):
-    """An input that cannot be processed, with the reason."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,11 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--output-dir", type=Path, help="folder for the outputs of many inputs")
     parser.add_argument("--components", type=int, default=2, help="Gaussians per pixel")
     parser.add_argument(
-        "--method", choices=["gmm", "motionless", "motionless-gmm"], default="gmm",
-        help="gmm: heaviest Gaussian of all frames; motionless: from each pixel's "
-        "least-moving frames, refined with every frame that agrees with them (best where "
-        "foreground lingers or covers much of the view; needs the frames in memory); "
-        "motionless-gmm: the same, starting from the GMM rule on those frames",
+        "--method", choices=list(METHODS), default=DEFAULT_METHOD,
+        help="; ".join(
+            f"{row.name}: {row.summary}"
+            + (" (needs the selected frames in memory)" if row.needs_frames_in_memory else "")
+            for row in METHODS.values()
+        ),
     )
     parser.add_argument(
         "--frames", type=_frame_slice, default=None, metavar="START:STOP:STEP",
@@ -132,64 +130,16 @@ def _expand(path: Path) -> "list[Path]":
     return [path]
 
 
-def _kind(path: Path) -> str:
-    from .io import VIDEO_EXTENSIONS
-
-    if path.is_dir():
-        return "folder"
-    suffix = path.suffix.lower()
-    if suffix in TIFF_EXTENSIONS:
-        return "tiff"
-    if suffix in VIDEO_EXTENSIONS:
-        return "video"
-    raise InputError(f"not a video, frame folder or TIFF stack: {path}")
-
-
-def _bgr_to_rgb(stack: np.ndarray) -> np.ndarray:
-    return stack[..., ::-1] if stack.ndim == 4 and stack.shape[-1] == 3 else stack
-
-
-def _read_folder(folder: Path) -> np.ndarray:
-    import cv2
-
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise InputError(f"{folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
-    if first is None:
-        raise InputError(f"cannot read {files[0]} as an image")
-    stack = np.empty((len(files),) + first.shape, dtype=first.dtype)
-    for t, file in enumerate(files):
-        image = first if t == 0 else cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
-        if image is None or image.shape != first.shape or image.dtype != first.dtype:
-            raise InputError(f"{file} is unreadable or differs in size or type from {files[0]}")
-        stack[t] = image
-    return _bgr_to_rgb(stack)
-
-
-def _read_tiff(path: Path) -> np.ndarray:
-    import cv2
-
-    ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
-    if not ok or not pages:
-        raise InputError(f"cannot read {path} as a TIFF stack")
-    if any(page.shape != pages[0].shape for page in pages):
-        raise InputError(f"{path}: pages differ in size")
-    return _bgr_to_rgb(np.stack(pages))
-
-
 def _frames_in_memory(source: "Path | None", args, label: str) -> np.ndarray:
     """The selected frames of an input (the sample for None), decoded into memory."""
     if source is None:
         from .datasets import synthetic_traffic
 
         frames, _ = synthetic_traffic()
-    elif _kind(source) == "video":
-        from .io import read_video
-
-        frames = read_video(source)
     else:
-        frames = _read_folder(source) if _kind(source) == "folder" else _read_tiff(source)
+        from .images import read_frames
+
+        frames = read_frames(source)
     if args.frames is not None:
         frames = frames[args.frames]
     if len(frames) == 0:
@@ -198,70 +148,6 @@ def _frames_in_memory(source: "Path | None", args, label: str) -> np.ndarray:
 
 
 # -- outputs -------------------------------------------------------------------
-
-
-def _write_background(target: Path, background: np.ndarray) -> Path:
-    """Write the background; a float result asked for as PNG goes to TIFF. Returns the path."""
-    if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
-        target = target.with_suffix(".tif")
-    _write_image(target, background)
-    return target
-
-
-def _write_image(path: Path, image: np.ndarray) -> None:
-    """Write through a temporary file, so a failure leaves nothing half-written."""
-    import cv2
-
-    if image.ndim == 3 and image.shape[-1] == 3:
-        image = image[..., ::-1]  # OpenCV writes BGR
-    if path.suffix.lower() not in (".png", ".tif", ".tiff"):
-        raise InputError(f"{path}: outputs are .png or .tif")
-    if image.dtype not in (np.uint8, np.uint16):
-        if path.suffix.lower() == ".png":
-            raise InputError(f"{path}: {image.dtype} data needs a .tif output")
-        image = image.astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        if not cv2.imwrite(str(partial), np.ascontiguousarray(image)):
-            raise OSError(f"could not write {path}")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-class _MaskWriter:
-    """Foreground masks, frame by frame, to a PNG folder or a lossless video."""
-
-    def __init__(self, target: Path, size: "tuple[int, int]"):
-        import cv2
-
-        self.target = target
-        self.video = None
-        self.count = 0
-        if target.suffix.lower() in (".avi", ".mkv"):
-            height, width = size
-            self.video = cv2.VideoWriter(
-                str(target), cv2.VideoWriter_fourcc(*"FFV1"), 25.0, (width, height), False
-            )
-            if not self.video.isOpened():
-                raise OSError(f"cannot write a lossless video to {target}")
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-
-    def write(self, mask: np.ndarray) -> None:
-        import cv2
-
-        image = np.where(mask, 255, 0).astype(np.uint8)
-        if self.video is not None:
-            self.video.write(image)
-        elif not cv2.imwrite(str(self.target / f"mask_{self.count:06d}.png"), image):
-            raise OSError(f"could not write into {self.target}")
-        self.count += 1
-
-    def close(self) -> None:
-        if self.video is not None:
-            self.video.release()
 
 
 def _outputs_for(source: Path, args, several: bool) -> "tuple[Path, Path | None]":
@@ -308,7 +194,7 @@ class _Progress:
                 step = next(generator)
             except StopIteration as stop:
                 return stop.value
-            self.update(getattr(step, "stage", stage), step.done, step.total)
+            self.update(step.stage or stage, step.done, step.total)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -317,19 +203,21 @@ class _Progress:
 
 def _process(source: "Path | None", target: Path, masks: "Path | None", args, budget: int) -> str:
     """Run one input; return its summary line. Raises on failure."""
-    from .engine import iter_fit_background_model
+    from .engine import iter_background
+    from .images import input_kind, write_background
 
     for path in (target, masks):
         if path is not None and path.exists() and not args.overwrite:
             raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
-    settings = dict(n_components=args.components, max_iter=args.max_iter, tol=args.tol)
+    settings = dict(
+        method=args.method, n_components=args.components, max_iter=args.max_iter, tol=args.tol,
+        keep_model=masks is not None,
+    )
     label = "sample" if source is None else source.name
-    if args.method != "gmm":
-        return _process_motionless(source, target, masks, args, budget, settings, label)
     progress = _Progress(label, args.quiet)
     start = time.perf_counter()
     try:
-        if source is not None and _kind(source) == "video":
+        if source is not None and input_kind(source) == "video":
             from .io import video_info
             from .streaming import iter_video_background
 
@@ -337,64 +225,24 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             selected = range(info.n_frames)[args.frames or slice(None)]
             shape = (len(selected), info.height, info.width)
             generator = iter_video_background(
-                source, frames=args.frames, memory_budget=budget, info=info,
-                keep_model=masks is not None, **settings,
+                source, frames=args.frames, memory_budget=budget, info=info, **settings
             )
             frames = None
         else:
             frames = _frames_in_memory(source, args, label)
             selected = None
             shape = frames.shape[:3]
-            generator = iter_fit_background_model(frames, **settings)
+            generator = iter_background(frames, **settings)
         result = progress.follow(generator, "fit")
-        background = result if isinstance(result, np.ndarray) else result.background()
-        target = _write_background(target, background)
+        background, model = result if masks is not None else (result, None)
+        target = write_background(target, background)
         if masks is not None:
-            n_masks = _write_masks(source, frames, selected, result, masks, args, progress)
+            n_masks = _write_masks(source, frames, selected, model, masks, args, progress)
     finally:
         progress.close()
     summary = (f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
-               f"in {time.perf_counter() - start:.1f} s")
-    if masks is not None:
-        summary += f"; {n_masks} foreground masks -> {masks}"
-    return summary
-
-
-def _process_motionless(source, target, masks, args, budget, settings, label) -> str:
-    """The motionless methods: frames in memory, then their progress generator."""
-    from .engine import fit_background_model
-    from .motion import iter_motionless_background
-
-    start = time.perf_counter()
-    if source is not None and _kind(source) == "video":
-        from .io import video_info
-
-        info = video_info(source)
-        n = len(range(info.n_frames)[args.frames or slice(None)])
-        if n * info.decoded_bytes // max(info.n_frames, 1) > budget:
-            raise InputError(
-                f"{label}: --method {args.method} needs the frames in memory, over the "
-                "memory budget; select fewer frames (--frames) or raise --memory-budget"
-            )
-    frames = _frames_in_memory(source, args, label)
-    progress = _Progress(label, args.quiet)
-    try:
-        generator = iter_motionless_background(
-            frames, statistic="median" if args.method == "motionless" else "gmm", **settings
-        )
-        background = progress.follow(generator, args.method)
-    finally:
-        progress.close()
-    target = _write_background(target, background)
-    summary = (f"{label}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} -> {target} "
                f"({args.method}) in {time.perf_counter() - start:.1f} s")
     if masks is not None:
-        model = fit_background_model(frames, **settings)
-        progress = _Progress(label, args.quiet)
-        try:
-            n_masks = _write_masks(source, frames, None, model, masks, args, progress)
-        finally:
-            progress.close()
         summary += f"; {n_masks} foreground masks -> {masks}"
     return summary
 
@@ -415,7 +263,9 @@ def _write_masks(source, frames, selected, model, target: Path, args, progress: 
     else:
         n = len(frames)
         frames_iter = iter(frames)
-    writer = _MaskWriter(target, mean.shape[:2])
+    from .images import MaskWriter
+
+    writer = MaskWriter(target, mean.shape[:2])
     try:
         for t, frame in enumerate(frames_iter):
             mask = np.abs(frame - mean) > limit

@@ -1,164 +1,307 @@
-"""Per-pixel Gaussian-mixture background: arrays in, arrays out.
+"""The front door: every background method, for every caller.
 
-Every pixel and channel is modelled, independently, as a 1-D mixture of
-``n_components`` Gaussians over time, fitted by EM with scikit-learn's rules;
-its background value is the mean of the most weighted component. No napari,
-no Qt, no file I/O here: the reader, the widget, the console and the command
-line all call these functions.
+``METHODS`` is the table of methods, one row each: its name, what it does
+(the help texts of the widget and the command line come from here), how it
+makes its estimate, and whether it works pixel by pixel or needs whole
+images in memory. :func:`iter_background` is the one generator every caller
+runs: :func:`extract_background` runs it to the end, the napari widget in
+its worker thread, the command line under its progress bar. It decides the
+layout once (:mod:`napari_gmm_background.layout`), checks the parameters
+once, and hands each method its stacks.
+
+Numbers only: arrays in, arrays out; no napari, no Qt, no file I/O.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generator
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Generator
 
 import numpy as np
 
+from . import motion
+from .gmm import (
+    BackgroundModel,
+    EMSettings,
+    HistogramFit,
+    count_chunks,
+    engine_loaded,
+    fit_background_model,
+    heaviest_means,
+    iter_fit_background_model,
+    iter_heaviest_means,
+)
+from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, check_time_axis, iter_by_stack
+from .progress import Progress, run_to_end
+from .reference import heaviest_means_sklearn
+
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike, DTypeLike
+    from numpy.typing import ArrayLike
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "ENGINES",
+    "METHODS",
+    "NON_FINITE_MESSAGE",
     "BackgroundModel",
+    "Method",
     "Progress",
+    "Settings",
+    "count_chunks",
+    "count_steps",
+    "engine_loaded",
     "extract_background",
     "fit_background_model",
+    "get_method",
+    "iter_background",
     "iter_fit_background_model",
 ]
 
 ENGINES = ("numba", "sklearn")
-NON_FINITE_MESSAGE = (
-    "data contains NaN or infinite values; the background of such pixels is "
-    "undefined. Replace them first (for example with numpy.nan_to_num) or crop "
-    "them away."
-)
-METHODS = ("gmm", "motionless", "motionless-gmm")
-
-# Work is handed to the compiled kernel in column chunks of the
-# frames x pixels view: small enough to report progress and honour a cancel
-# within a fraction of a second, large enough that each call keeps every
-# thread busy. The float path copies a chunk to float64, so its size is
-# bounded in bytes too.
-_TARGET_CHUNKS = 100
-_MIN_CHUNK_PIXELS = 65536
-_MAX_CHUNK_BYTES = 64 * 2**20
-_MAX_VIEWS = 256
 
 
 @dataclass(frozen=True)
-class Progress:
-    """How far a fit has got: ``done`` of ``total`` pixel-channels."""
+class Settings:
+    """Everything a method is run with besides the frames, checked when made."""
 
-    done: int
-    total: int
+    em: EMSettings = EMSettings()
+    engine: str = "numba"
+    random_state: "int | None" = None
 
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
 
 
-@dataclass
-class BackgroundModel:
-    """The per-pixel mixtures fitted to a time series of images.
-
-    Arrays have the input's shape without the time axis (the "spatial"
-    shape, channels included), plus a trailing component axis where noted.
+@dataclass(frozen=True)
+class Method:
+    """A row of the method table.
 
     Attributes
     ----------
-    weights, means, variances : numpy.ndarray of float64
-        Shape ``spatial + (n_components,)``: each component's mixing weight,
-        mean and variance (``reg_covar`` included), in scikit-learn's order
-        conventions but with components of a pixel in no particular order.
-    n_iter : numpy.ndarray of int32
-        EM iterations each pixel ran (0 where the answer was exact without
-        EM: no more distinct values than components).
-    converged : numpy.ndarray of bool
-        False where EM stopped at ``max_iter`` before reaching ``tol``.
-    dtype : numpy.dtype
-        The input's dtype; :meth:`background` is returned in it.
+    name : str
+        What users type and pick.
+    summary : str
+        One sentence for help texts and tooltips.
+    estimate : str
+        How its estimate is made, for the documentation.
+    per_pixel : bool
+        Each pixel-channel's background depends on its own samples only:
+        any layout, any tiling (dask chunks). Otherwise the method looks at
+        neighbouring pixels, so each (T, Y, X, colours) stack must be whole
+        in memory.
+    iterate : callable
+        ``iterate(frames, settings)``: a generator that yields one
+        :class:`Progress` per step and returns the background as floats.
+        Per-pixel methods get time-first frames of any shape, the others a
+        (T, Y, X, colours) stack at a time.
+    count_steps : callable
+        ``count_steps(frames_shape, settings)``: how many steps ``iterate``
+        yields for frames of that shape.
+    model_background : bool
+        Its background is the heaviest mean of the per-pixel mixture model
+        (:func:`fit_background_model`), so one fit gives both.
+    histogram_fit : type, optional
+        For 8-bit video longer than memory: a fitter from per-pixel
+        histograms (:class:`napari_gmm_background.gmm.HistogramFit`).
+        None where the method needs the frames themselves.
     """
 
-    weights: np.ndarray
-    means: np.ndarray
-    variances: np.ndarray
-    n_iter: np.ndarray
-    converged: np.ndarray
-    dtype: np.dtype
+    name: str
+    summary: str
+    estimate: str
+    per_pixel: bool
+    iterate: "Callable[[np.ndarray, Settings], Generator[Progress, None, np.ndarray]]"
+    count_steps: "Callable[[tuple, Settings], int]"
+    model_background: bool = False
+    histogram_fit: "type[HistogramFit] | None" = None
 
     @property
-    def n_components(self) -> int:
-        return self.weights.shape[-1]
+    def needs_frames_in_memory(self) -> bool:
+        """Whether a video must be decoded whole (it cannot be fitted as it streams)."""
+        return self.histogram_fit is None
 
-    @property
-    def background_index(self) -> np.ndarray:
-        """Index of each pixel's most weighted component (first on ties)."""
-        return np.argmax(self.weights, axis=-1)
 
-    def _pick(self, per_component: np.ndarray) -> np.ndarray:
-        index = self.background_index[..., np.newaxis]
-        return np.take_along_axis(per_component, index, axis=-1)[..., 0]
+def _heaviest_gaussian(frames: np.ndarray, settings: Settings) -> np.ndarray:
+    """The seed rule on time-first frames: each pixel's heaviest mean, floats."""
+    if settings.engine == "sklearn":
+        return heaviest_means_sklearn(
+            frames,
+            n_components=settings.em.n_components,
+            max_iter=settings.em.max_iter,
+            tol=settings.em.tol,
+            reg_covar=settings.em.reg_covar,
+            random_state=settings.random_state,
+        )
+    return heaviest_means(frames, settings.em)
 
-    @property
-    def background_mean(self) -> np.ndarray:
-        """Mean of the background component, float64."""
-        return self._pick(self.means)
 
-    @property
-    def background_std(self) -> np.ndarray:
-        """Standard deviation of the background component, float64."""
-        return np.sqrt(self._pick(self.variances))
+def _iterate_gmm(frames: np.ndarray, settings: Settings):
+    if settings.engine == "numba":
+        return (yield from iter_heaviest_means(frames, settings.em))
+    background = _heaviest_gaussian(frames, settings)
+    yield Progress(1, 1)
+    return background
 
-    @property
-    def background_weight(self) -> np.ndarray:
-        """Weight of the background component: the share of frames it explains."""
-        return self._pick(self.weights)
 
-    def background(self) -> np.ndarray:
-        """The background image in the input's dtype (integers rounded, clipped)."""
-        return _cast_like(self.background_mean, self.dtype)
+def _count_gmm_steps(frames_shape: tuple, settings: Settings) -> int:
+    return count_chunks(frames_shape) if settings.engine == "numba" else 1
 
-    def foreground_mask(
-        self, data: "ArrayLike", *, time_axis: int = 0, threshold: float = 4.0
-    ) -> np.ndarray:
-        """Where frames differ from the background, per pixel and channel.
 
-        A sample is foreground when it lies more than ``threshold`` standard
-        deviations of the background component away from its mean.
+def _iterate_motionless(frames: np.ndarray, settings: Settings, *, gmm_first: bool):
+    first_estimate = partial(_heaviest_gaussian, settings=settings) if gmm_first else None
+    return motion.iter_stack_background(frames, first_estimate=first_estimate)
 
-        Parameters
-        ----------
-        data : array_like
-            Frames with the shape the model was fitted on (any frame count).
-        time_axis : int
-            The time axis of ``data``.
-        threshold : float
-            Distance from the background mean, in standard deviations. The
-            default, 4, is OpenCV MOG2's (``varThreshold=16`` on squared
-            distances). Two components split a pixel's noise between them,
-            so the background component's deviation is often an
-            underestimate: raise the threshold if noise shows as foreground.
 
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as ``data``.
-        """
-        if threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold}")
-        frames = np.moveaxis(np.asarray(data), time_axis, 0)
-        if frames.shape[1:] != self.weights.shape[:-1]:
-            raise ValueError(
-                f"frames of shape {frames.shape[1:]} do not match the model's "
-                f"{self.weights.shape[:-1]}"
-            )
-        mean = self.background_mean
-        limit = threshold * self.background_std
-        mask = np.empty(frames.shape, dtype=bool)
-        # Frame by frame, so no float copy of the whole stack is made.
-        for t in range(frames.shape[0]):
-            np.greater(np.abs(frames[t] - mean), limit, out=mask[t])
-        return np.moveaxis(mask, 0, time_axis)
+def _count_motionless_steps(frames_shape: tuple, settings: Settings, *, gmm_first: bool) -> int:
+    return motion.count_stack_steps(frames_shape, refines_a_first_estimate=gmm_first)
+
+
+_MOTIONLESS_REFINEMENT = (
+    "each pixel's 19 least-moving frames (motion averaged around the pixel), then the "
+    "median of every frame within 5 noise standard deviations of"
+)
+
+METHODS: "dict[str, Method]" = {
+    row.name: row
+    for row in (
+        Method(
+            name="gmm",
+            summary=(
+                "the heaviest Gaussian of each pixel's mixture over all frames: the "
+                "original notebook's rule, agreeing with scikit-learn"
+            ),
+            estimate="mean of the most weighted of n_components Gaussians fitted by EM",
+            per_pixel=True,
+            iterate=_iterate_gmm,
+            count_steps=_count_gmm_steps,
+            model_background=True,
+            histogram_fit=HistogramFit,
+        ),
+        Method(
+            name="motionless",
+            summary=(
+                "from each pixel's least-moving frames, refined with every frame that "
+                "agrees with them; best where foreground lingers or covers much of the view"
+            ),
+            estimate=f"{_MOTIONLESS_REFINEMENT} their median",
+            per_pixel=False,
+            iterate=partial(_iterate_motionless, gmm_first=False),
+            count_steps=partial(_count_motionless_steps, gmm_first=False),
+        ),
+        Method(
+            name="motionless-gmm",
+            summary="as motionless, starting from the gmm rule on the least-moving frames",
+            estimate=f"{_MOTIONLESS_REFINEMENT} the heaviest Gaussian of a mixture fitted to them",
+            per_pixel=False,
+            iterate=partial(_iterate_motionless, gmm_first=True),
+            count_steps=partial(_count_motionless_steps, gmm_first=True),
+        ),
+    )
+}
+DEFAULT_METHOD = "gmm"
+
+
+def get_method(name: str) -> Method:
+    """The row of :data:`METHODS` called ``name``; ValueError for an unknown name."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"method must be one of {tuple(METHODS)}, got {name!r}") from None
+
+
+def _prepare(data_shape: tuple, method: str, time_axis: int, rgb: "bool | None"):
+    """The method's row and the layout of time-first frames of ``data_shape``."""
+    row = get_method(method)
+    check_time_axis(time_axis, len(data_shape))
+    shape = list(data_shape)
+    shape.insert(0, shape.pop(time_axis % len(shape)))
+    layout = Layout.of(tuple(shape), rgb)
+    if not row.per_pixel:
+        layout.require_image(f"method {method!r} and the others that look at neighbouring pixels")
+    return row, layout
+
+
+def _count(row: Method, layout: Layout, frames_shape: tuple, settings: Settings) -> int:
+    if row.per_pixel:
+        return row.count_steps(frames_shape, settings)
+    return row.count_steps(layout.stack_frames_shape, settings) * layout.n_stacks
+
+
+def count_steps(
+    data_shape: tuple,
+    *,
+    method: str = DEFAULT_METHOD,
+    time_axis: int = 0,
+    rgb: "bool | None" = None,
+    engine: str = "numba",
+    keep_model: bool = False,
+) -> int:
+    """How many :class:`Progress` steps :func:`iter_background` yields for this shape."""
+    row, layout = _prepare(data_shape, method, time_axis, rgb)
+    settings = Settings(engine=engine)
+    frames_shape = (layout.n_frames, *layout.spatial_shape)
+    if keep_model and row.model_background and engine == "numba":
+        return count_chunks(frames_shape)
+    steps = _count(row, layout, frames_shape, settings)
+    return steps + (count_chunks(frames_shape) if keep_model else 0)
+
+
+def iter_background(
+    data: "ArrayLike",
+    *,
+    method: str = DEFAULT_METHOD,
+    time_axis: int = 0,
+    rgb: "bool | None" = None,
+    n_components: int = 2,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    engine: str = "numba",
+    random_state: "int | None" = None,
+    keep_model: bool = False,
+) -> "Generator[Progress, None, np.ndarray | tuple[np.ndarray, BackgroundModel]]":
+    """:func:`extract_background` as a generator that reports progress.
+
+    Parameters are those of :func:`extract_background` (``data`` in memory:
+    a dask array is read whole), plus:
+
+    keep_model : bool
+        Also fit the per-pixel mixture model (:func:`fit_background_model`,
+        for foreground masks) and return ``(background, model)``. Where the
+        method's background is that model's, one fit gives both.
+
+    Yields
+    ------
+    Progress
+        :func:`count_steps` steps; closing the generator between steps
+        abandons the run.
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, BackgroundModel)
+        As ``StopIteration.value``.
+    """
+    frames = as_frames(data, time_axis)
+    row, layout = _prepare(frames.shape, method, 0, rgb)
+    settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
+    fit_model = partial(iter_fit_background_model, **vars(settings.em))
+    if keep_model and row.model_background and engine == "numba":
+        model = yield from fit_model(frames)
+        return model.background(), model
+    background = yield from iter_by_stack(
+        frames,
+        layout,
+        iterate_stack=partial(row.iterate, settings=settings),
+        count_stack_steps=partial(row.count_steps, settings=settings),
+        per_pixel=row.per_pixel,
+    )
+    background = cast_like(background, frames.dtype)
+    if not keep_model:
+        return background
+    model = yield from fit_model(frames)
+    return background, model
 
 
 def extract_background(
@@ -170,27 +313,42 @@ def extract_background(
     tol: float = 1e-3,
     reg_covar: float = 1e-6,
     engine: str = "numba",
-    random_state: int | None = None,
-    method: str = "gmm",
+    random_state: "int | None" = None,
+    method: str = DEFAULT_METHOD,
+    rgb: "bool | None" = None,
 ) -> np.ndarray:
-    """Static background of a time series of images, by per-pixel GMM.
+    """Static background of a time series of images.
 
-    For every pixel and channel, a mixture of ``n_components`` Gaussians is
-    fitted by EM to its values over time (scikit-learn's ``GaussianMixture``
-    rules: k-means initialisation, ``reg_covar`` added to variances, stop
-    when the mean log-likelihood per sample changes by less than ``tol`` or
-    after ``max_iter`` iterations). The background is the mean of the most
-    weighted component: sparse, changing foreground gets the smaller weight.
+    ``method`` picks how (see :data:`METHODS`; all of them are listed in the
+    README with measured quality):
+
+    - ``"gmm"`` (default): for every pixel and channel, a mixture of
+      ``n_components`` Gaussians is fitted by EM to its values over time
+      (scikit-learn's ``GaussianMixture`` rules: k-means initialisation,
+      ``reg_covar`` added to variances, stop when the mean log-likelihood
+      per sample changes by less than ``tol`` or after ``max_iter``
+      iterations). The background is the mean of the most weighted
+      component: sparse, changing foreground gets the smaller weight.
+    - ``"motionless"``: each pixel keeps its 19 frames with the least motion
+      around it (see :mod:`napari_gmm_background.motion`); their median is
+      refined with every frame that agrees with it within the noise. The
+      most accurate where foreground lingers or covers much of the view.
+    - ``"motionless-gmm"``: the same, starting from the rule of ``"gmm"`` on
+      the kept frames.
 
     Parameters
     ----------
     data : array_like
-        Images over time, of any numeric dtype, with any number of other
-        axes: (T, Y, X), (T, Y, X, C), (T, Z, Y, X), ...
+        Images over time, of any numeric dtype: (T, Y, X), (T, Y, X, C)
+        with C colour channels, (T, Z, Y, X), (T, C, Y, X)... Besides time,
+        the last two axes are the image (the last three with a colour axis);
+        every other axis (channels, Z slices) is an independent stack, so a
+        T, C, Y, X stack gives exactly the backgrounds of its channels run
+        one by one.
     time_axis : int
         The axis that is time; it is removed from the result.
     n_components : int
-        Gaussians per pixel.
+        Gaussians per pixel (the GMM rules).
     max_iter : int
         EM iterations at most, per pixel.
     tol : float
@@ -198,31 +356,30 @@ def extract_background(
     reg_covar : float
         Added to every variance; keeps constant pixels finite.
     engine : {"numba", "sklearn"}
-        "numba" (default) is the compiled, deterministic engine. "sklearn"
-        fits scikit-learn's ``GaussianMixture`` once per pixel-channel, the
-        original notebook loop: very slow, kept for validation.
+        For the Gaussian mixtures: "numba" (default) is the compiled,
+        deterministic engine. "sklearn" fits scikit-learn's
+        ``GaussianMixture`` once per pixel-channel, the original notebook
+        loop: very slow, kept for validation.
     random_state : int or None
         Seed for the "sklearn" engine's k-means; the "numba" engine uses
         none, its initialisation is deterministic.
-    method : {"gmm", "motionless", "motionless-gmm"}
-        "gmm" (default) is the rule above over all frames. The other two
-        first keep, per pixel, the 19 frames with the least motion around
-        the pixel (see :mod:`napari_gmm_background.motion`); their median
-        ("motionless", the most accurate measured) or the rule above on
-        them ("motionless-gmm") is refined with every frame that agrees
-        with it within the noise. They need (T, H, W) or (T, H, W, C)
-        frames in memory: a dask array is computed first, and the result
-        is a numpy array.
+    method : str
+        A name of :data:`METHODS`: "gmm", "motionless" or "motionless-gmm".
+    rgb : bool, optional
+        Whether the last axis is colour (length 3 or 4), whose channels
+        move together; by default guessed as napari does: a last axis of
+        length 3 or 4 after at least two others.
 
     Returns
     -------
     numpy.ndarray or dask.array.Array
         ``data``'s shape without the time axis, in ``data``'s dtype (integers
         rounded and clipped to the dtype's range). For a dask array, a lazy
-        dask array: blocks are rechunked to hold the whole time axis (pixels
-        are independent, so no overlap is needed) and each is fitted on its
-        own, wherever dask runs it (threads, processes, a distributed
-        cluster); the values equal those for the same data in numpy.
+        dask array: blocks are rechunked to hold the whole time axis (and,
+        for the methods that look at neighbouring pixels, whole images) and
+        each is done on its own, wherever dask runs it (threads, processes,
+        a distributed cluster); the values equal those for the same data in
+        numpy.
 
     Raises
     ------
@@ -237,277 +394,52 @@ def extract_background(
     >>> extract_background(frames).shape
     (32, 32, 3)
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if method != "gmm":
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        from .motion import motionless_background
-
-        return motionless_background(
-            data, time_axis=time_axis,
-            statistic="median" if method == "motionless" else "gmm",
-            n_components=n_components, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
-            engine=engine, random_state=random_state,
-        )
-    if engine == "sklearn":
-        from .reference import extract_background_sklearn
-
-        return extract_background_sklearn(
-            data, time_axis=time_axis, n_components=n_components,
-            max_iter=max_iter, tol=tol, reg_covar=reg_covar,
-            random_state=random_state,
-        )
+    kwargs = dict(
+        method=method,
+        n_components=n_components,
+        max_iter=max_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        engine=engine,
+        random_state=random_state,
+    )
     if _is_dask(data):
-        return _extract_background_dask(
-            data, time_axis=time_axis, n_components=n_components, max_iter=max_iter,
-            tol=tol, reg_covar=reg_covar,
-        )
-    generator = _iter_fit(
-        data, time_axis=time_axis, n_components=n_components,
-        max_iter=max_iter, tol=tol, reg_covar=reg_covar, store_model=False,
-    )
-    return _run_to_end(generator)
-
-
-def fit_background_model(
-    data: "ArrayLike",
-    *,
-    time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
-) -> BackgroundModel:
-    """Fit the per-pixel mixtures and keep them.
-
-    Same model and parameters as :func:`extract_background`; returns every
-    component's weight, mean and variance, for foreground masks and
-    diagnostics. ``fit_background_model(data).background()`` equals
-    ``extract_background(data)``.
-
-    Returns
-    -------
-    BackgroundModel
-    """
-    return _run_to_end(
-        iter_fit_background_model(
-            data, time_axis=time_axis, n_components=n_components,
-            max_iter=max_iter, tol=tol, reg_covar=reg_covar,
-        )
-    )
-
-
-def iter_fit_background_model(
-    data: "ArrayLike",
-    *,
-    time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
-) -> Generator[Progress, None, BackgroundModel]:
-    """:func:`fit_background_model` as a generator that reports progress.
-
-    Yields a :class:`Progress` after each chunk of pixels and returns the
-    :class:`BackgroundModel` (as ``StopIteration.value``). Closing the
-    generator between chunks abandons the fit. For napari's
-    ``thread_worker`` and other long-running callers.
-    """
-    return _iter_fit(
-        data, time_axis=time_axis, n_components=n_components,
-        max_iter=max_iter, tol=tol, reg_covar=reg_covar, store_model=True,
-    )
-
-
-def engine_loaded() -> bool:
-    """Whether the compiled kernels are loaded in this process already."""
-    import sys
-
-    kernels = sys.modules.get(f"{__package__}._em_kernels")
-    return bool(kernels is not None and kernels._KERNELS)
-
-
-def count_chunks(data_shape: tuple, time_axis: int = 0) -> int:
-    """How many :class:`Progress` steps a fit of an array of this shape yields."""
-    shape = list(data_shape)
-    n_frames = shape.pop(time_axis % len(shape))
-    n_pixels = math.prod(shape)
-    return len(_chunk_starts(n_pixels, n_frames))
+        return _extract_background_dask(data, time_axis=time_axis, rgb=rgb, **kwargs)
+    return run_to_end(iter_background(data, time_axis=time_axis, rgb=rgb, **kwargs))
 
 
 def _is_dask(data) -> bool:
     return hasattr(data, "__dask_graph__") and hasattr(data, "map_blocks")
 
 
-def _extract_background_dask(data, *, time_axis, **settings):
-    """Lazy background of a dask array: one engine call per spatial block."""
-    if not -data.ndim <= time_axis < data.ndim:
-        raise ValueError(
-            f"time_axis {time_axis} is out of range for data with {data.ndim} axes"
-        )
+def _extract_background_dask(data, *, time_axis, rgb, **kwargs):
+    """Lazy background of a dask array: one front-door run per block.
+
+    The time axis is whole in every block, and so are the image axes for
+    methods that look at neighbouring pixels; pixels and stacks are
+    independent, so blocks need no overlap.
+    """
+    row, layout = _prepare(data.shape, kwargs["method"], time_axis, rgb)
     if data.shape[time_axis] == 0:
         raise ValueError("data has no frames: its time axis has length 0")
+    Settings(
+        EMSettings(kwargs["n_components"], kwargs["max_iter"], kwargs["tol"], kwargs["reg_covar"]),
+        kwargs["engine"],
+        kwargs["random_state"],
+    )
     time_axis %= data.ndim
-    _check_parameters(settings["n_components"], settings["max_iter"], settings["tol"],
-                      settings["reg_covar"])
-    whole_time = data.rechunk({time_axis: -1})
-    return whole_time.map_blocks(
-        _block_background, time_axis=time_axis, settings=settings,
-        drop_axis=time_axis, dtype=data.dtype,
+    others = [axis for axis in range(data.ndim) if axis != time_axis]
+    n_whole = (0 if row.per_pixel else layout.n_image_axes) + layout.rgb
+    whole = [time_axis] + others[len(others) - n_whole :]
+    return data.rechunk({axis: -1 for axis in whole}).map_blocks(
+        _block_background,
+        time_axis=time_axis,
+        rgb=layout.rgb,
+        kwargs=kwargs,
+        drop_axis=time_axis,
+        dtype=data.dtype,
     )
 
 
-def _block_background(block, *, time_axis, settings):
-    return extract_background(block, time_axis=time_axis, **settings)
-
-
-def _run_to_end(generator):
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
-
-
-def _check_parameters(n_components, max_iter, tol, reg_covar):
-    if not (isinstance(n_components, (int, np.integer)) and n_components >= 1):
-        raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
-    if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
-    if not reg_covar > 0:
-        raise ValueError(f"reg_covar must be > 0, got {reg_covar!r}")
-
-
-def _as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
-    """``data`` as an ndarray with time first (a view where possible)."""
-    array = np.asarray(data)
-    if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise TypeError(
-            f"data must hold integers or floats, got dtype {array.dtype}"
-        )
-    if array.ndim < 1:
-        raise ValueError("data must have a time axis; got a scalar")
-    if not -array.ndim <= time_axis < array.ndim:
-        raise ValueError(
-            f"time_axis {time_axis} is out of range for data with {array.ndim} axes"
-        )
-    frames = np.moveaxis(array, time_axis, 0)
-    if frames.shape[0] == 0:
-        raise ValueError("data has no frames: its time axis has length 0")
-    return frames
-
-
-def _pixel_views(frames: np.ndarray) -> list:
-    """Split (T, *spatial) into equal 2-D (T, pixels) views, without copying.
-
-    The trailing spatial axes that flatten into one strided axis are
-    flattened; the leading ones, if any, are looped over. Concatenating the
-    views' columns gives the pixels in C order of the spatial shape. A
-    C-contiguous stack gives a single view whatever its time axis.
-    """
-    # Length-1 axes have no effect on the order and may have any stride.
-    kept = [axis for axis in range(1, frames.ndim) if frames.shape[axis] != 1]
-    shape = [frames.shape[axis] for axis in kept]
-    strides = [frames.strides[axis] for axis in kept]
-    merge_from = max(len(kept) - 1, 0)
-    while merge_from > 0 and strides[merge_from - 1] == strides[merge_from] * shape[merge_from]:
-        merge_from -= 1
-    n_tail = math.prod(shape[merge_from:])
-    tail_stride = strides[-1] if kept else frames.itemsize
-    squeezed = frames.reshape((frames.shape[0],) + tuple(shape)) if kept else frames[:, None]
-    views = []
-    for index in np.ndindex(*shape[:merge_from]):
-        base = squeezed[(slice(None),) + index]
-        views.append(
-            np.lib.stride_tricks.as_strided(
-                base, shape=(frames.shape[0], n_tail),
-                strides=(frames.strides[0], tail_stride), writeable=False,
-            )
-        )
-    return views
-
-
-def _chunk_starts(n_pixels: int, n_frames: int) -> list:
-    by_count = -(-n_pixels // _TARGET_CHUNKS)
-    by_bytes = max(1, _MAX_CHUNK_BYTES // (8 * n_frames))
-    size = max(min(max(by_count, _MIN_CHUNK_PIXELS), by_bytes), 1)
-    return list(range(0, n_pixels, size)) or [0]
-
-
-def _iter_fit(data, *, time_axis, n_components, max_iter, tol, reg_covar, store_model):
-    _check_parameters(n_components, max_iter, tol, reg_covar)
-    frames = _as_frames(data, time_axis)
-    n_frames = frames.shape[0]
-    spatial = frames.shape[1:]
-    n_pixels = math.prod(spatial)
-
-    from . import _em_kernels
-    import numba
-
-    is_uint8 = frames.dtype == np.uint8
-    kernel = _em_kernels.fit_pixels_kernel(np.uint8 if is_uint8 else np.float64)
-    n_workers = numba.get_num_threads()
-
-    background = np.empty(n_pixels, dtype=np.float64)
-    model_rows = n_pixels if store_model else 0
-    weights = np.empty((model_rows, n_components), dtype=np.float64)
-    means = np.empty((model_rows, n_components), dtype=np.float64)
-    variances = np.empty((model_rows, n_components), dtype=np.float64)
-    n_iter = np.empty(model_rows, dtype=np.int32)
-
-    # One flat pixel index over all views, chunked for progress.
-    views = _pixel_views(frames)
-    if len(views) > _MAX_VIEWS:
-        # A layout that flattens into many short views (e.g. from
-        # np.take_along_axis) would cost a kernel call each: copy it once.
-        frames = np.ascontiguousarray(frames)
-        views = _pixel_views(frames)
-    per_view = views[0].shape[1] if views else 0
-    starts = _chunk_starts(n_pixels, n_frames)
-    size = starts[1] - starts[0] if len(starts) > 1 else max(n_pixels, 1)
-    for start in starts:
-        stop = min(start + size, n_pixels)
-        p = start
-        while p < stop:
-            view_index, offset = divmod(p, per_view)
-            view = views[view_index]
-            end = min(stop - p + offset, per_view)
-            chunk = view[:, offset:end]
-            if not is_uint8:
-                chunk = np.asarray(chunk, dtype=np.float64)
-            rows = slice(p, p + end - offset)
-            model = rows if store_model else slice(0, 0)
-            bad = kernel(
-                chunk, n_components, max_iter, float(tol), float(reg_covar),
-                background[rows], weights[model], means[model], variances[model],
-                n_iter[model], store_model, is_uint8, n_workers,
-            )
-            if bad:
-                raise ValueError(NON_FINITE_MESSAGE)
-            p += end - offset
-        yield Progress(stop, n_pixels)
-
-    if not store_model:
-        return _cast_like(background.reshape(spatial), frames.dtype)
-    return BackgroundModel(
-        weights=weights.reshape(spatial + (n_components,)),
-        means=means.reshape(spatial + (n_components,)),
-        variances=variances.reshape(spatial + (n_components,)),
-        n_iter=np.abs(n_iter).reshape(spatial),
-        converged=(n_iter >= 0).reshape(spatial),
-        dtype=frames.dtype,
-    )
-
-
-def _cast_like(values: np.ndarray, dtype: "DTypeLike") -> np.ndarray:
-    """Float results in ``dtype``: integers rounded and clipped to its range."""
-    dtype = np.dtype(dtype)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
-    return values.astype(dtype)
+def _block_background(block, *, time_axis, rgb, kwargs):
+    return extract_background(block, time_axis=time_axis, rgb=rgb, **kwargs)

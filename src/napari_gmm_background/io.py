@@ -23,8 +23,10 @@ __all__ = [
     "LazyVideo",
     "VideoInfo",
     "VideoReadError",
+    "as_colour",
     "iter_video_frames",
     "memory_budget",
+    "open_capture",
     "open_video",
     "read_video",
     "read_video_dask",
@@ -112,7 +114,8 @@ def _available_memory() -> int:
         return 4 * 2**30
 
 
-def _open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
+def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
+    """An opened ``cv2.VideoCapture``; FileNotFoundError or VideoReadError if not."""
     import cv2
 
     path = os.fspath(path)
@@ -168,7 +171,7 @@ def iter_video_frames(
 
     wanted = iter(indices) if indices is not None else None
     target = next(wanted, None) if wanted is not None else 0
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         position = 0
         while target is not None:
@@ -211,7 +214,7 @@ def read_video(path: "str | os.PathLike", *, rgb: bool = True) -> np.ndarray:
     """
     import cv2
 
-    capture = _open_capture(path)
+    capture = open_capture(path)
     # The container's frame count is only a first guess at the size: the
     # buffer grows if more frames come and is cut to the frames decoded.
     expected = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 1)
@@ -263,7 +266,7 @@ def video_info(path: "str | os.PathLike") -> VideoInfo:
     """
     import cv2
 
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = float(capture.get(cv2.CAP_PROP_FPS))
@@ -289,7 +292,7 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
     """Frames ``start`` to ``stop`` of a video: one seek, then sequential reads."""
     import cv2
 
-    capture = _open_capture(path)
+    capture = open_capture(path)
     try:
         if start:
             capture.set(cv2.CAP_PROP_POS_FRAMES, start)

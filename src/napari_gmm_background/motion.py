@@ -22,25 +22,35 @@ background from the most motionless samples only. Here:
    ``tolerance`` noise standard deviations of it, the frames that show the
    same thing.
 
-Numbers only: arrays in, arrays out.
+Every stack of a layout (see :mod:`napari_gmm_background.layout`) is done on
+its own: the channels or Z slices of a hyperstack never mix. Numbers only:
+arrays in, arrays out.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Generator
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Generator
 
 import numpy as np
+
+from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, iter_by_stack
+from .progress import Progress, run_to_end
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from .engine import Progress
+    # A first estimate: the kept frames of a stack, (n_kept, Y, X, colours),
+    # to a (Y, X, colours) float64 background.
+    FirstEstimate = Callable[[np.ndarray], np.ndarray]
 
 __all__ = [
     "count_motionless_steps",
+    "count_stack_steps",
     "estimate_noise",
     "iter_motionless_background",
+    "iter_stack_background",
     "motion_scores",
     "motionless_background",
 ]
@@ -60,9 +70,9 @@ _ROW_BANDS = 8
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:
-    """Sum of the channels in float32 (colour order does not matter)."""
-    if frame.ndim == 2:
-        return frame.astype(np.float32)
+    """Sum of the channels of a (H, W, C) frame in float32 (colour order does not matter)."""
+    if frame.shape[2] == 1:
+        return frame[..., 0].astype(np.float32)
     from ._motion_kernels import grey_into
 
     grey = np.empty(frame.shape[:2], dtype=np.float32)
@@ -71,7 +81,7 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 
 
 def _iter_scores(frames: np.ndarray, window: int):
-    """Yield ``(t, scores)`` for every frame, scores (H, W) float32.
+    """Yield ``(t, scores)`` for every frame of (T, H, W, C), scores (H, W) float32.
 
     Only three grey frames are alive at a time, so scoring a long stack
     costs no stack-sized temporaries.
@@ -92,10 +102,10 @@ def _iter_scores(frames: np.ndarray, window: int):
             next_change = np.abs(following - grey)
         else:
             next_change = previous_change
-        scores = next_change if previous_change is None else np.maximum(previous_change, next_change)
+        scores = (
+            next_change if previous_change is None else np.maximum(previous_change, next_change)
+        )
         if check_finite and not np.isfinite(scores).all():
-            from .engine import NON_FINITE_MESSAGE
-
             raise ValueError(NON_FINITE_MESSAGE)
         around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
         around += cv2.blur(scores, _LOCAL_SIZE, borderType=cv2.BORDER_REPLICATE)
@@ -113,6 +123,9 @@ def motion_scores(frames: np.ndarray, *, window: int) -> np.ndarray:
     plus the same averaged over 5 x 5.
     For inspection; the methods score frame by frame without keeping this.
     """
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[..., np.newaxis]
     scores = np.empty(frames.shape[:3], dtype=np.float32)
     for t, frame_scores in _iter_scores(frames, window):
         scores[t] = frame_scores
@@ -133,132 +146,183 @@ def estimate_noise(frames: np.ndarray, *, max_samples: int = 1_000_000) -> float
     n_pairs = max(1, min(n_frames - 1, max_samples // max(per_pair, 1)))
     starts = np.linspace(0, n_frames - 2, n_pairs).round().astype(int)
     row_step = max(1, -(-per_pair // max_samples))
-    changes = np.concatenate([
-        np.abs(
-            frames[t + 1][::row_step].astype(np.float32) - frames[t][::row_step].astype(np.float32)
-        ).ravel()
-        for t in np.unique(starts)
-    ])
+    changes = np.concatenate(
+        [
+            np.abs(
+                frames[t + 1][::row_step].astype(np.float32)
+                - frames[t][::row_step].astype(np.float32)
+            ).ravel()
+            for t in np.unique(starts)
+        ]
+    )
     # median |x - y| of two independent normal samples = 0.6745 * sqrt(2) * sigma
     return float(np.median(changes) / (0.6745 * math.sqrt(2)))
-
-
-def _check(frames, n_samples, tolerance, statistic):
-    if frames.ndim not in (3, 4):
-        raise ValueError(
-            "the motionless methods need (T, H, W) or (T, H, W, C) frames, got "
-            f"{frames.ndim} axes; use the default method for other layouts"
-        )
-    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    if statistic not in ("median", "gmm"):
-        raise ValueError(f"statistic must be 'median' or 'gmm', got {statistic!r}")
 
 
 def _window_for(height: int, width: int) -> int:
     return max(3, int(round(DEFAULT_WINDOW_FRACTION * min(height, width))) | 1)
 
 
-def _heaviest_means(kept: np.ndarray, *, engine: str = "numba", random_state=None, **em) -> np.ndarray:
-    """The seed rule's background of ``kept``, not rounded to its dtype."""
-    from .engine import extract_background, fit_background_model
+def _first_estimate(statistic, gmm_settings) -> "FirstEstimate | None":
+    """None for the kept frames' median (done in the kernel), else a callable."""
+    if callable(statistic):
+        return statistic
+    if statistic == "median":
+        return None
+    if statistic == "gmm":
+        from .gmm import EMSettings, heaviest_means
 
-    if engine == "numba":  # the model's means: uint8 keeps its fast path
-        return fit_background_model(kept, **em).background_mean
-    return extract_background(kept.astype(np.float64), engine=engine, random_state=random_state, **em)
+        return partial(heaviest_means, settings=EMSettings(**gmm_settings))
+    raise ValueError(f"statistic must be 'median', 'gmm' or a callable, got {statistic!r}")
 
 
-def count_motionless_steps(data_shape: tuple, time_axis: int = 0, statistic: str = "median") -> int:
+def _check(n_samples, tolerance) -> None:
+    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+
+
+def count_stack_steps(stack_shape: tuple, *, refines_a_first_estimate: bool = False) -> int:
+    """Progress steps of one (T, Y, X, colours) stack."""
+    n_frames, height = stack_shape[:2]
+    return -(-n_frames // _FRAMES_PER_STEP) + min(_ROW_BANDS, height) + refines_a_first_estimate
+
+
+def count_motionless_steps(
+    data_shape: tuple, time_axis: int = 0, statistic="median", rgb: "bool | None" = None
+) -> int:
     """How many progress steps :func:`iter_motionless_background` yields."""
     shape = list(data_shape)
-    n_frames = shape.pop(time_axis % len(shape))
-    scoring = -(-n_frames // _FRAMES_PER_STEP)
-    return scoring + min(_ROW_BANDS, shape[0]) + (statistic == "gmm")
+    shape.insert(0, shape.pop(time_axis % len(shape)))
+    layout = Layout.of(tuple(shape), rgb)
+    per_stack = count_stack_steps(
+        layout.stack_frames_shape, refines_a_first_estimate=statistic != "median"
+    )
+    return per_stack * layout.n_stacks
 
 
-def iter_motionless_background(
-    data: "ArrayLike",
+def iter_stack_background(
+    stack: np.ndarray,
     *,
-    time_axis: int = 0,
     n_samples: int = DEFAULT_N_SAMPLES,
     window: "int | None" = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    statistic: str = "median",
-    **gmm_settings,
+    first_estimate: "FirstEstimate | None" = None,
 ) -> "Generator[Progress, None, np.ndarray]":
-    """:func:`motionless_background` as a generator that reports progress.
+    """The motionless background of one (T, Y, X, colours) stack, float64.
 
-    Yields a :class:`~napari_gmm_background.engine.Progress` in steps (see
-    :func:`count_motionless_steps`) and returns the background as
-    ``StopIteration.value``; closing it between steps abandons the work.
+    Yields :func:`count_stack_steps` progress steps. ``first_estimate``
+    None takes the median of each pixel's kept frames.
     """
     from . import _motion_kernels
-    from .engine import Progress, _as_frames, _cast_like
 
-    frames = _as_frames(data, time_axis)
-    _check(frames, n_samples, tolerance, statistic)
-    n_frames, height, width = frames.shape[:3]
+    n_frames, height, width, n_colours = stack.shape
     if window is None:
         window = _window_for(height, width)
     n_kept = min(n_frames, n_samples)
-    total = count_motionless_steps(frames.shape, 0, statistic)
+    total = count_stack_steps(stack.shape, refines_a_first_estimate=first_estimate is not None)
     done = 0
 
     best = np.empty((height, width, n_kept), dtype=np.uint64)
     worst = np.full((height, width), np.iinfo(np.uint64).max, dtype=np.uint64)
     batch = np.empty((min(_FRAMES_PER_STEP, n_frames), height, width), dtype=np.float32)
-    for t, scores in _iter_scores(frames, window):
+    for t, scores in _iter_scores(stack, window):
         batch[t % _FRAMES_PER_STEP] = scores
         if (t + 1) % _FRAMES_PER_STEP == 0 or t + 1 == n_frames:
             first = t - t % _FRAMES_PER_STEP
-            _motion_kernels.keep_least_moving(batch[: t + 1 - first].view(np.uint32), first, best, worst)
+            _motion_kernels.keep_least_moving(
+                batch[: t + 1 - first].view(np.uint32), first, best, worst
+            )
             done += 1
             yield Progress(done, total)
     best_frames = np.empty((height, width, n_kept), dtype=np.int32)
     _motion_kernels.frames_of(best, best_frames)
     del best, worst, batch
 
-    pixels = frames if frames.ndim == 4 else frames[..., np.newaxis]
     first_estimates = np.empty((0, 0, 0), dtype=np.float64)
-    if statistic == "gmm":
-        kept = np.take_along_axis(pixels, np.moveaxis(best_frames, -1, 0)[..., np.newaxis], axis=0)
-        first_estimates = _heaviest_means(np.ascontiguousarray(kept), **gmm_settings)
+    if first_estimate is not None:
+        kept = np.take_along_axis(stack, np.moveaxis(best_frames, -1, 0)[..., np.newaxis], axis=0)
+        first_estimates = np.asarray(first_estimate(np.ascontiguousarray(kept)), dtype=np.float64)
         done += 1
         yield Progress(done, total)
 
-    tolerance_levels = tolerance * estimate_noise(frames)
+    tolerance_levels = tolerance * estimate_noise(stack)
     count_width = 0
-    if np.issubdtype(frames.dtype, np.integer):
+    if np.issubdtype(stack.dtype, np.integer):
         # Below half a level, only the exact first median would agree.
         tolerance_levels = max(tolerance_levels, 0.5)
         # The agreeing values are counted over their 2 * tolerance levels,
         # unless clearing that many counters would cost more than the count.
         span = 2 * int(math.floor(tolerance_levels)) + 2
         count_width = span if span <= max(64, n_frames) else 0
-    background = np.empty((height, width, pixels.shape[-1]), dtype=np.float64)
+    background = np.empty((height, width, n_colours), dtype=np.float64)
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
     for row_start, row_stop in zip(bands[:-1], bands[1:]):
         _motion_kernels.motionless_medians(
-            pixels, best_frames, n_kept, first_estimates, float(tolerance_levels), count_width,
-            int(row_start), int(row_stop), background,
+            stack,
+            best_frames,
+            n_kept,
+            first_estimates,
+            float(tolerance_levels),
+            count_width,
+            int(row_start),
+            int(row_stop),
+            background,
         )
         done += 1
         yield Progress(done, total)
-    if frames.ndim == 3:
-        background = background[..., 0]
-    return _cast_like(background, frames.dtype)
+    return background
+
+
+def iter_motionless_background(
+    data: "ArrayLike",
+    *,
+    time_axis: int = 0,
+    rgb: "bool | None" = None,
+    n_samples: int = DEFAULT_N_SAMPLES,
+    window: "int | None" = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    statistic="median",
+    **gmm_settings,
+) -> "Generator[Progress, None, np.ndarray]":
+    """:func:`motionless_background` as a generator that reports progress.
+
+    Yields a :class:`~napari_gmm_background.progress.Progress` in steps (see
+    :func:`count_motionless_steps`) and returns the background as
+    ``StopIteration.value``; closing it between steps abandons the work.
+    """
+    _check(n_samples, tolerance)
+    first_estimate = _first_estimate(statistic, gmm_settings)
+    frames = as_frames(data, time_axis)
+    layout = Layout.of(frames.shape, rgb)
+    layout.require_image("the motionless methods")
+    background = yield from iter_by_stack(
+        frames,
+        layout,
+        iterate_stack=partial(
+            iter_stack_background,
+            n_samples=n_samples,
+            window=window,
+            tolerance=tolerance,
+            first_estimate=first_estimate,
+        ),
+        count_stack_steps=partial(
+            count_stack_steps, refines_a_first_estimate=first_estimate is not None
+        ),
+    )
+    return cast_like(background, frames.dtype)
 
 
 def motionless_background(
     data: "ArrayLike",
     *,
     time_axis: int = 0,
+    rgb: "bool | None" = None,
     n_samples: int = DEFAULT_N_SAMPLES,
     window: "int | None" = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    statistic: str = "median",
+    statistic="median",
     **gmm_settings,
 ) -> np.ndarray:
     """Background from each pixel's least-moving frames.
@@ -266,10 +330,14 @@ def motionless_background(
     Parameters
     ----------
     data : array_like
-        (T, H, W) or (T, H, W, C) after moving ``time_axis`` first; other
-        layouts: use :func:`napari_gmm_background.extract_background`.
+        Frames with a time axis, two image axes (Y, X), maybe a trailing
+        colour axis, and any other axes (channels, Z...), each of whose
+        stacks is done on its own.
     time_axis : int
         The time axis.
+    rgb : bool, optional
+        Whether the last axis is colour (its channels are scored together);
+        by default guessed as napari does (last axis of length 3 or 4).
     n_samples : int
         Frames kept per pixel, those with the least motion around it (all
         frames if there are fewer).
@@ -280,19 +348,27 @@ def motionless_background(
         Frames within this many noise standard
         deviations (:func:`estimate_noise`; for integer data at least half a
         level) of the first estimate make the final median.
-    statistic : {"median", "gmm"}
+    statistic : {"median", "gmm"} or callable
         First estimate: the median of the kept frames, or the mean of the
         heaviest Gaussian of a mixture fitted to them (``gmm_settings`` as
-        :func:`~napari_gmm_background.extract_background`).
+        :class:`napari_gmm_background.gmm.EMSettings`), or a callable
+        taking the kept frames (n_kept, Y, X, colours) to a (Y, X, colours)
+        estimate.
 
     Returns
     -------
     numpy.ndarray
         The background, in ``data``'s dtype.
     """
-    from .engine import _run_to_end
-
-    return _run_to_end(iter_motionless_background(
-        data, time_axis=time_axis, n_samples=n_samples, window=window,
-        tolerance=tolerance, statistic=statistic, **gmm_settings,
-    ))
+    return run_to_end(
+        iter_motionless_background(
+            data,
+            time_axis=time_axis,
+            rgb=rgb,
+            n_samples=n_samples,
+            window=window,
+            tolerance=tolerance,
+            statistic=statistic,
+            **gmm_settings,
+        )
+    )

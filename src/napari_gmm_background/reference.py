@@ -11,8 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .layout import as_frames, cast_like
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
+
+__all__ = ["extract_background_sklearn", "fit_pixel_sklearn", "heaviest_means_sklearn"]
 
 
 def fit_pixel_sklearn(
@@ -46,6 +51,40 @@ def fit_pixel_sklearn(
     return gmm
 
 
+def heaviest_means_sklearn(
+    data: "ArrayLike",
+    *,
+    time_axis: int = 0,
+    n_components: int = 2,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    random_state: int | None = None,
+) -> np.ndarray:
+    """Each pixel-channel's heaviest component mean, one ``GaussianMixture.fit`` each.
+
+    ``data``'s shape without the time axis, float64, not rounded.
+    """
+    frames = as_frames(data, time_axis)
+    if frames.shape[0] < max(n_components, 2):
+        raise ValueError(
+            f"scikit-learn needs at least {max(n_components, 2)} frames, got {frames.shape[0]}"
+        )
+    flat = frames.reshape(frames.shape[0], -1)
+    background = np.empty(flat.shape[1], dtype=np.float64)
+    for pixel in range(flat.shape[1]):
+        gmm = fit_pixel_sklearn(
+            flat[:, pixel],
+            n_components=n_components,
+            max_iter=max_iter,
+            tol=tol,
+            reg_covar=reg_covar,
+            random_state=random_state,
+        )
+        background[pixel] = gmm.means_[np.argmax(gmm.weights_), 0]
+    return background.reshape(frames.shape[1:])
+
+
 def extract_background_sklearn(
     data: "ArrayLike",
     *,
@@ -64,20 +103,13 @@ def extract_background_sklearn(
     original loop rounded down (``int(mean)``); this rounds to nearest, like
     the compiled engine.
     """
-    from .engine import _as_frames, _cast_like
-
-    frames = _as_frames(data, time_axis)
-    if frames.shape[0] < max(n_components, 2):
-        raise ValueError(
-            f"scikit-learn needs at least {max(n_components, 2)} frames, "
-            f"got {frames.shape[0]}"
-        )
-    flat = frames.reshape(frames.shape[0], -1)
-    background = np.empty(flat.shape[1], dtype=np.float64)
-    for pixel in range(flat.shape[1]):
-        gmm = fit_pixel_sklearn(
-            flat[:, pixel], n_components=n_components, max_iter=max_iter,
-            tol=tol, reg_covar=reg_covar, random_state=random_state,
-        )
-        background[pixel] = gmm.means_[np.argmax(gmm.weights_), 0]
-    return _cast_like(background.reshape(frames.shape[1:]), frames.dtype)
+    frames = as_frames(data, time_axis)
+    means = heaviest_means_sklearn(
+        frames,
+        n_components=n_components,
+        max_iter=max_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        random_state=random_state,
+    )
+    return cast_like(means, frames.dtype)

@@ -19,25 +19,22 @@ import math
 import os
 import queue
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generator
 
 import numpy as np
 
+from .engine import DEFAULT_METHOD, BackgroundModel, get_method, iter_background
+from .gmm import EMSettings
+from .layout import cast_like
+from .progress import Progress, relay, run_to_end
+
 if TYPE_CHECKING:
-    from .engine import BackgroundModel
     from .io import VideoInfo
 
 __all__ = ["StreamProgress", "iter_video_background", "video_background"]
 
-
-@dataclass(frozen=True)
-class StreamProgress:
-    """Where a streamed run is: ``stage`` ("decode" or "fit"), ``done`` of ``total``."""
-
-    stage: str
-    done: int
-    total: int
+# The name this module's progress had before every long run shared one type.
+StreamProgress = Progress
 
 
 def _frame_indices(n_frames: int, frames: "slice | None") -> range:
@@ -51,11 +48,12 @@ def iter_video_background(
     memory_budget: "int | None" = None,
     keep_model: bool = False,
     info: "VideoInfo | None" = None,
+    method: str = DEFAULT_METHOD,
     n_components: int = 2,
     max_iter: int = 100,
     tol: float = 1e-3,
     reg_covar: float = 1e-6,
-) -> Generator[StreamProgress, None, "np.ndarray | BackgroundModel"]:
+) -> "Generator[Progress, None, np.ndarray | tuple[np.ndarray, BackgroundModel]]":
     """Background of a video file with bounded memory; a progress generator.
 
     Parameters
@@ -66,31 +64,43 @@ def iter_video_background(
         Frames to use (``slice(start, stop, step)``); all by default.
     memory_budget : int, optional
         Bytes for frames, histograms and decoding buffers. A video whose
-        selected frames fit is decoded into memory and fitted directly;
-        a larger one is fitted from histograms, with as many decoding passes
-        as the histograms need to fit. Default:
+        selected frames fit is decoded into memory and run through
+        :func:`napari_gmm_background.engine.iter_background`; a larger one
+        is fitted from histograms, with as many decoding passes as the
+        histograms need to fit, if the method can be (see
+        :data:`napari_gmm_background.engine.METHODS`). Default:
         :func:`napari_gmm_background.io.memory_budget`.
     keep_model : bool
-        Return the fitted :class:`~napari_gmm_background.BackgroundModel`
-        instead of the background image.
+        Also return the fitted :class:`~napari_gmm_background.BackgroundModel`
+        (for foreground masks): ``(background, model)``.
     info : VideoInfo, optional
         From :func:`napari_gmm_background.io.video_info`, if already known.
-    n_components, max_iter, tol, reg_covar
+    method, n_components, max_iter, tol, reg_covar
         As :func:`napari_gmm_background.extract_background`.
 
     Yields
     ------
-    StreamProgress
+    Progress
         As frames are decoded (stage "decode", over all passes) and pixels
         fitted (stage "fit").
 
     Returns
     -------
-    numpy.ndarray or BackgroundModel
-        (H, W, 3) uint8 RGB background, or the model.
-    """
-    from .io import VideoReadError, iter_video_frames, memory_budget as default_budget, video_info
+    numpy.ndarray or (numpy.ndarray, BackgroundModel)
+        (H, W, 3) uint8 RGB background, and the model if asked for.
 
+    Raises
+    ------
+    ValueError
+        For bad parameters (before anything is decoded), no frames selected,
+        or a method that needs the frames in memory when they exceed the
+        budget.
+    """
+    from .io import VideoReadError, iter_video_frames, video_info
+    from .io import memory_budget as default_budget
+
+    row = get_method(method)
+    settings = EMSettings(n_components, max_iter, tol, reg_covar)
     info = info or video_info(path)
     indices = _frame_indices(info.n_frames, frames)
     if len(indices) == 0:
@@ -98,7 +108,6 @@ def iter_video_background(
     budget = default_budget() if memory_budget is None else int(memory_budget)
     frame_bytes = info.height * info.width * 3
     n_selected = len(indices)
-    settings = dict(n_components=n_components, max_iter=max_iter, tol=tol, reg_covar=reg_covar)
 
     if n_selected * frame_bytes <= budget:
         video = np.empty((n_selected, info.height, info.width, 3), dtype=np.uint8)
@@ -107,38 +116,25 @@ def iter_video_background(
             video[count] = frame
             count += 1
             if count % 64 == 0:
-                yield StreamProgress("decode", count, n_selected)
+                yield Progress(count, n_selected, "decode")
         if count != n_selected:
             raise VideoReadError(f"{os.fspath(path)}: only {count} of {n_selected} frames decoded")
-        yield StreamProgress("decode", n_selected, n_selected)
-        result = yield from _fit_with_progress(video, settings, keep_model)
-        return result
+        yield Progress(n_selected, n_selected, "decode")
+        fit = iter_background(video, method=method, keep_model=keep_model, **vars(settings))
+        return (yield from relay(fit, "fit"))
 
-    result = yield from _histogram_passes(path, info, indices, budget, settings, keep_model)
-    return result
+    if row.histogram_fit is None:
+        raise ValueError(
+            f"{os.fspath(path)}: method {method!r} needs the selected frames in memory, "
+            f"{n_selected * frame_bytes / 2**20:.0f} MiB, over the "
+            f"{budget / 2**20:.0f} MiB memory budget; select fewer frames or raise the budget"
+        )
+    return (yield from _histogram_passes(path, info, indices, budget, row, settings, keep_model))
 
 
-def video_background(path: "str | os.PathLike", **kwargs) -> "np.ndarray | BackgroundModel":
+def video_background(path: "str | os.PathLike", **kwargs) -> "np.ndarray | tuple":
     """:func:`iter_video_background` run to the end."""
-    generator = iter_video_background(path, **kwargs)
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
-
-
-def _fit_with_progress(frames, settings, keep_model):
-    """Fit in memory, relaying the engine's progress; the background or the model."""
-    from .engine import iter_fit_background_model
-
-    generator = iter_fit_background_model(frames, **settings)
-    while True:
-        try:
-            step = next(generator)
-        except StopIteration as stop:
-            return stop.value if keep_model else stop.value.background()
-        yield StreamProgress("fit", step.done, step.total)
+    return run_to_end(iter_video_background(path, **kwargs))
 
 
 # Frames per histogram update: enough that a block of pixels' histogram rows
@@ -149,69 +145,56 @@ _BATCH_FRAMES = 48
 _DECODERS = 2
 
 
-def _histogram_passes(path, info, indices, budget, settings, keep_model):
+def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
     """Fit from per-pixel histograms, one decoding pass per band of rows."""
-    from . import _em_kernels
-    from .engine import BackgroundModel, _cast_like
-
     n_selected = len(indices)
-    count_dtype = np.uint16 if n_selected < 2**16 else np.uint32
     row_pixels = info.width * 3
     # Per row of the band: its histograms and the decoders' batch buffers.
-    row_bytes = row_pixels * (256 * np.dtype(count_dtype).itemsize
-                              + (_DECODERS + 1) * _BATCH_FRAMES)
+    row_bytes = row_pixels * (
+        row.histogram_fit.bytes_per_pixel(n_selected) + (_DECODERS + 1) * _BATCH_FRAMES
+    )
     n_passes = math.ceil(info.height / max(1, min(info.height, budget // row_bytes)))
     rows_per_pass = math.ceil(info.height / n_passes)  # balanced bands
     total_steps = n_passes * n_selected
-    k = settings["n_components"]
-    background = np.empty((info.height, row_pixels))
-    if keep_model:
-        model_rows = info.height * row_pixels
-        weights, means, variances = (np.empty((model_rows, k)) for _ in range(3))
-        n_iter = np.empty(model_rows, dtype=np.int32)
-    else:
-        weights = means = variances = np.empty((0, k))
-        n_iter = np.empty(0, dtype=np.int32)
-
-    import numba
-
-    n_workers = numba.get_num_threads()
+    backgrounds, models = [], []
     for index in range(n_passes):
         top = index * rows_per_pass
         bottom = min(top + rows_per_pass, info.height)
-        hist = np.zeros(((bottom - top) * row_pixels, 256), dtype=count_dtype)
+        histograms = row.histogram_fit((bottom - top) * row_pixels, n_selected, settings)
         done = 0
         for batch in _decoded_batches(path, indices, top, bottom):
-            _em_kernels.accumulate_histograms(batch.reshape(len(batch), -1), hist)
+            histograms.add(batch.reshape(len(batch), -1))
             done += len(batch)
-            yield StreamProgress("decode", index * n_selected + done, total_steps)
+            yield Progress(index * n_selected + done, total_steps, "decode")
         if done != n_selected:
             from .io import VideoReadError
 
             raise VideoReadError(f"{os.fspath(path)}: only {done} of {n_selected} frames decoded")
-        rows = slice(top * row_pixels, bottom * row_pixels)
-        model = rows if keep_model else slice(0, 0)
-        _em_kernels.fit_histograms(
-            hist, n_selected, k, settings["max_iter"], float(settings["tol"]),
-            float(settings["reg_covar"]), background[top:bottom].reshape(-1),
-            weights[model], means[model], variances[model], n_iter[model], keep_model, n_workers,
-        )
-        del hist
-        yield StreamProgress("fit", bottom, info.height)
+        background, model = histograms.fit(keep_model=keep_model)
+        del histograms
+        backgrounds.append(background)
+        models.append(model)
+        yield Progress(bottom, info.height, "fit")
 
     # Decoded as OpenCV's BGR: turn the channel axis around.
     spatial = (info.height, info.width, 3)
+    background = cast_like(np.concatenate(backgrounds).reshape(spatial)[..., ::-1], np.uint8)
     if not keep_model:
-        return _cast_like(background.reshape(spatial)[..., ::-1], np.uint8)
-    flip = (slice(None), slice(None), slice(None, None, -1))
-    return BackgroundModel(
-        weights=np.ascontiguousarray(weights.reshape(spatial + (k,))[flip]),
-        means=np.ascontiguousarray(means.reshape(spatial + (k,))[flip]),
-        variances=np.ascontiguousarray(variances.reshape(spatial + (k,))[flip]),
-        n_iter=np.ascontiguousarray(np.abs(n_iter).reshape(spatial)[flip]),
-        converged=np.ascontiguousarray((n_iter >= 0).reshape(spatial)[flip]),
+        return background
+
+    def whole(name):
+        values = np.concatenate([getattr(model, name) for model in models])
+        return np.ascontiguousarray(values.reshape(spatial + values.shape[1:])[:, :, ::-1])
+
+    model = BackgroundModel(
+        weights=whole("weights"),
+        means=whole("means"),
+        variances=whole("variances"),
+        n_iter=whole("n_iter"),
+        converged=whole("converged"),
         dtype=np.dtype(np.uint8),
     )
+    return background, model
 
 
 def _decoded_batches(path, indices: range, top: int, bottom: int):
@@ -225,12 +208,12 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
     """
     import cv2
 
-    from .io import _open_capture, as_colour
+    from .io import open_capture, as_colour
 
     n_decoders = min(_DECODERS, len(indices))
     shares = [indices[i * len(indices) // n_decoders:(i + 1) * len(indices) // n_decoders]
               for i in range(n_decoders)]
-    captures = [_open_capture(path) for _ in shares]
+    captures = [open_capture(path) for _ in shares]
     width = int(captures[0].get(cv2.CAP_PROP_FRAME_WIDTH))
     buffers = [np.empty((_BATCH_FRAMES, bottom - top, width, 3), dtype=np.uint8)
                for _ in range(n_decoders + 1)]

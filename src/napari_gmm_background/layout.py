@@ -1,0 +1,239 @@
+"""How an array of frames is laid out, decided once for every method.
+
+A stack of images over time has a time axis, two image axes (Y, X), maybe a
+trailing colour axis (RGB or RGBA, as napari's ``rgb`` layers), and any
+number of other axes (channels, Z slices, positions...). Those other axes are
+independent stacks: a T, C, Y, X time-lapse is C separate movies, and a
+method that looks at neighbouring pixels must never mix them. So every
+method works on one stack at a time, shaped (T, Y, X, colours), and
+:func:`iter_by_stack` runs it over all of them.
+
+Numbers only: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Generator, Iterator
+
+import numpy as np
+
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+__all__ = [
+    "NON_FINITE_MESSAGE",
+    "Layout",
+    "as_frames",
+    "cast_like",
+    "guess_rgb",
+    "iter_by_stack",
+]
+
+NON_FINITE_MESSAGE = (
+    "data contains NaN or infinite values; the background of such pixels is "
+    "undefined. Replace them first (for example with numpy.nan_to_num) or crop "
+    "them away."
+)
+
+# napari's own rule for an image whose last axis is colour.
+COLOUR_AXIS_LENGTHS = (3, 4)
+
+
+def as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
+    """``data`` as an ndarray with time first (a view where possible).
+
+    Raises
+    ------
+    TypeError
+        For data that is not real numbers.
+    ValueError
+        For a scalar, a time axis out of range, or no frames.
+    """
+    array = np.asarray(data)
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(f"data must hold integers or floats, got dtype {array.dtype}")
+    if array.ndim < 1:
+        raise ValueError("data must have a time axis; got a scalar")
+    check_time_axis(time_axis, array.ndim)
+    frames = np.moveaxis(array, time_axis, 0)
+    if frames.shape[0] == 0:
+        raise ValueError("data has no frames: its time axis has length 0")
+    return frames
+
+
+def check_time_axis(time_axis: int, ndim: int) -> None:
+    """ValueError unless ``time_axis`` is an axis of an ``ndim``-axis array."""
+    if not (isinstance(time_axis, (int, np.integer)) and -ndim <= time_axis < ndim):
+        raise ValueError(f"time_axis {time_axis} is out of range for data with {ndim} axes")
+
+
+def cast_like(values: np.ndarray, dtype: "DTypeLike") -> np.ndarray:
+    """Float results in ``dtype``: integers rounded and clipped to its range."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return values.astype(dtype)
+
+
+def guess_rgb(spatial_shape: tuple) -> bool:
+    """Whether the last axis of images of this shape is colour, as napari guesses.
+
+    Images of at least two axes plus a last axis of length 3 or 4 are RGB(A).
+    """
+    return len(spatial_shape) >= 3 and spatial_shape[-1] in COLOUR_AXIS_LENGTHS
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The axes of a time-first array of frames.
+
+    Attributes
+    ----------
+    n_frames : int
+        Length of the time axis.
+    stack_shape : tuple of int
+        The other axes (channels, Z, ...): each index is an independent stack.
+    image_shape : tuple of int
+        (Y, X). Data with fewer than two image axes is seen as (1, X) or
+        (1, 1): per-pixel methods do not care, methods that look at
+        neighbouring pixels refuse it.
+    n_colours : int
+        Length of the trailing colour axis, or 1 without one.
+    rgb : bool
+        Whether the last axis is colour.
+    """
+
+    n_frames: int
+    stack_shape: tuple
+    image_shape: tuple
+    n_colours: int
+    rgb: bool
+    n_image_axes: int
+
+    @classmethod
+    def of(cls, frames_shape: tuple, rgb: "bool | None" = None) -> "Layout":
+        """The layout of a (T, ...) array; ``rgb`` None guesses as napari does."""
+        spatial = tuple(frames_shape[1:])
+        if rgb is None:
+            rgb = guess_rgb(spatial)
+        elif rgb and (len(spatial) < 3 or spatial[-1] not in COLOUR_AXIS_LENGTHS):
+            raise ValueError(
+                f"rgb=True needs a last axis of length 3 or 4 after two image axes; "
+                f"the frames are {spatial}"
+            )
+        n_colours = spatial[-1] if rgb else 1
+        plane = spatial[:-1] if rgb else spatial
+        n_image_axes = min(len(plane), 2)
+        image = (1,) * (2 - n_image_axes) + plane[len(plane) - n_image_axes :]
+        return cls(
+            n_frames=int(frames_shape[0]),
+            stack_shape=plane[: len(plane) - n_image_axes],
+            image_shape=image,
+            n_colours=n_colours,
+            rgb=bool(rgb),
+            n_image_axes=n_image_axes,
+        )
+
+    @property
+    def spatial_shape(self) -> tuple:
+        """The shape of a result: the frames' shape without time."""
+        plane = self.stack_shape + self.image_shape[2 - self.n_image_axes :]
+        return plane + ((self.n_colours,) if self.rgb else ())
+
+    @property
+    def n_stacks(self) -> int:
+        return math.prod(self.stack_shape)
+
+    @property
+    def stack_frames_shape(self) -> tuple:
+        """(T, Y, X, colours): the shape each method works on."""
+        return (self.n_frames, *self.image_shape, self.n_colours)
+
+    def require_image(self, what: str) -> None:
+        """ValueError unless there are two image axes, for methods that need them."""
+        if self.n_image_axes < 2:
+            raise ValueError(
+                f"{what} needs images with two axes (Y, X) besides time; "
+                f"the frames are {self.spatial_shape}"
+            )
+
+    def require_image(self, what: str) -> None:
+        """ValueError unless there are two image axes, for methods that need them."""
+        if self.n_image_axes < 2:
+            raise ValueError(
+                f"{what} need (T, H, W) or (T, H, W, C) frames: two image axes besides "
+                f"time and any other axes; got frames of {self.spatial_shape}. Use a "
+                "per-pixel method for other layouts."
+            )
+
+    def stacks(self, frames: np.ndarray) -> "Iterator[tuple[tuple, np.ndarray]]":
+        """Each stack's index and its frames as a (T, Y, X, colours) view."""
+        shape = self.stack_frames_shape
+        for index in np.ndindex(*self.stack_shape):
+            yield index, frames[(slice(None), *index)].reshape(shape)
+
+
+def iter_by_stack(
+    frames: np.ndarray,
+    layout: Layout,
+    *,
+    iterate_stack: "Callable[[np.ndarray], Generator[Progress, None, np.ndarray]]",
+    count_stack_steps: "Callable[[tuple], int]",
+    per_pixel: bool = False,
+) -> "Generator[Progress, None, np.ndarray]":
+    """Run a method on every stack of time-first ``frames``; a progress generator.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        Time-first frames (see :func:`as_frames`).
+    layout : Layout
+        Their layout.
+    iterate_stack : callable
+        Takes one (T, Y, X, colours) stack; a generator that yields a
+        :class:`Progress` per step and returns the stack's background as a
+        (Y, X, colours) float array.
+    count_stack_steps : callable
+        How many steps ``iterate_stack`` yields for frames of a given shape.
+    per_pixel : bool
+        The method treats every pixel-channel on its own, so the layout does
+        not matter to it: it is handed all of ``frames`` at once, as they
+        are (no copy), and returns ``frames``' shape without time.
+
+    Yields
+    ------
+    Progress
+        One per step of every stack, counted over all stacks.
+
+    Returns
+    -------
+    numpy.ndarray
+        The background, float: the layout's ``spatial_shape``.
+    """
+    if per_pixel:
+        parts = iter([((), frames)])
+        total = count_stack_steps(frames.shape)
+        background = np.empty(layout.spatial_shape)
+    else:
+        parts = layout.stacks(frames)
+        total = count_stack_steps(layout.stack_frames_shape) * layout.n_stacks
+        background = np.empty(layout.stack_shape + layout.stack_frames_shape[1:])
+    done = 0
+    for index, part in parts:
+        generator = iterate_stack(part)
+        while True:
+            try:
+                next(generator)
+            except StopIteration as stop:
+                background[index] = stop.value
+                break
+            done += 1
+            yield Progress(done, total)
+    return background.reshape(layout.spatial_shape)

@@ -1,0 +1,52 @@
+"""Progress of long runs: one type, and the two ways generators are driven.
+
+Every long computation in this package is a generator that yields
+:class:`Progress` and returns its result (``StopIteration.value``), so that
+napari's ``thread_worker``, the command line's progress bar and a plain call
+all drive the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator, TypeVar
+
+__all__ = ["Progress", "relay", "run_to_end"]
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run has got: ``done`` of ``total``, in an optional ``stage``.
+
+    ``stage`` names the part of the work being counted ("decode", "fit",
+    ...) when a run has several; it is empty otherwise.
+    """
+
+    done: int
+    total: int
+    stage: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def run_to_end(generator: "Generator[Progress, None, Result]") -> Result:
+    """Drive a progress generator to its end; its return value."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def relay(generator: "Generator[Progress, None, Result]", stage: str):
+    """Yield ``generator``'s steps as steps of ``stage``; return its value."""
+    while True:
+        try:
+            step = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(step.done, step.total, stage)
