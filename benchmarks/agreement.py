@@ -61,9 +61,10 @@ def datasets():
         files = sorted(glob.glob(str(SHARED / "sbi" / sequence / "frames" / "*.png")))
         if files:
             yield f"sbi/{sequence}", np.stack([cv2.imread(f) for f in files])
-    yield "synthetic uint16 time-lapse", synthetic_timelapse(
-        n_frames=80, height=48, width=48, n_cells=4, seed=4
-    )[0]
+    yield (
+        "synthetic uint16 time-lapse",
+        synthetic_timelapse(n_frames=80, height=48, width=48, n_cells=4, seed=4)[0],
+    )
 
 
 def main():

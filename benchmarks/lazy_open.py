@@ -72,18 +72,25 @@ def main():
         env = dict(os.environ, NAPARI_GMM_BACKGROUND_MEMORY_BUDGET=str(budget))
         out = subprocess.run(
             [sys.executable, "-c", VIEWER, str(path), str(args.steps)],
-            env=env, capture_output=True, text=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if out.returncode:
             sys.exit(out.stderr)
         lazy, frames, opened, per_step, baseline, peak = out.stdout.split()[-6:]
     decoded = int(frames) * height * width * 3
-    print(f"video: {frames} frames of {width}x{height}, {decoded / 2**20:.0f} MiB decoded "
-          f"({decoded / budget:.1f}x the {args.budget_mib} MiB budget); lazy: {lazy}")
+    print(
+        f"video: {frames} frames of {width}x{height}, {decoded / 2**20:.0f} MiB decoded "
+        f"({decoded / budget:.1f}x the {args.budget_mib} MiB budget); lazy: {lazy}"
+    )
     print(f"opened in {float(opened):.2f} s; {float(per_step) * 1000:.0f} ms per frame visited")
-    print(f"viewer process peak RSS: {int(peak) / 2**20:.0f} MiB "
-          f"({int(peak) / budget:.2f}x the budget); an empty viewer: "
-          f"{int(baseline) / 2**20:.0f} MiB, so the video added {(int(peak) - int(baseline)) / 2**20:.0f} MiB")
+    print(
+        f"viewer process peak RSS: {int(peak) / 2**20:.0f} MiB "
+        f"({int(peak) / budget:.2f}x the budget); an empty viewer: "
+        f"{int(baseline) / 2**20:.0f} MiB, so the video added "
+        f"{(int(peak) - int(baseline)) / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

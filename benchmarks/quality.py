@@ -52,7 +52,9 @@ def metrics(estimate: np.ndarray, truth: np.ndarray) -> dict:
     errors = difference > 20
     # pCEPs: error pixels whose 4-neighbours are all errors (3x3 cross erosion).
     cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    clustered = cv2.erode(errors.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    clustered = cv2.erode(
+        errors.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
     mse = np.mean(((estimate.astype(np.float64) - truth) * scale) ** 2)
     return {
         "AGE": float(difference.mean()),
@@ -63,7 +65,9 @@ def metrics(estimate: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def opencv_background(frames: np.ndarray, kind: str) -> np.ndarray:
-    create = cv2.createBackgroundSubtractorMOG2 if kind == "MOG2" else cv2.createBackgroundSubtractorKNN
+    create = (
+        cv2.createBackgroundSubtractorMOG2 if kind == "MOG2" else cv2.createBackgroundSubtractorKNN
+    )
     subtractor = create()
     for frame in frames:
         subtractor.apply(frame if frame.dtype == np.uint8 else (frame // 257).astype(np.uint8))
@@ -83,7 +87,11 @@ def sequences():
     for folder in sorted(glob.glob(str(SHARED / "sbi" / "*"))):
         files = sorted(glob.glob(f"{folder}/frames/*.png"))
         if files:
-            yield f"SBI {Path(folder).name}", np.stack([cv2.imread(f) for f in files]), cv2.imread(f"{folder}/gt.png")
+            yield (
+                f"SBI {Path(folder).name}",
+                np.stack([cv2.imread(f) for f in files]),
+                cv2.imread(f"{folder}/gt.png"),
+            )
     yield "sparse traffic", *synthetic_traffic(150, seed=1)
     yield "dense traffic", *synthetic_traffic(150, vehicles_per_lane=7, seed=2)
     yield "lingering object", *synthetic_lingering(seed=0)
@@ -104,7 +112,9 @@ def methods(seed_loop: bool):
         "OpenCV KNN": lambda f: opencv_background(f, "KNN"),
     }
     if seed_loop:
-        table["seed loop (scikit-learn)"] = lambda f: extract_background(f, engine="sklearn", random_state=0)
+        table["seed loop (scikit-learn)"] = lambda f: extract_background(
+            f, engine="sklearn", random_state=0
+        )
     return table
 
 
@@ -112,10 +122,15 @@ def main():
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed-loop", action="store_true",
-                        help=f"also run the notebook's scikit-learn loop on sequences of at most "
-                        f"{SEED_LOOP_PIXELS} pixels (minutes each)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per method; the fastest counts")
+    parser.add_argument(
+        "--seed-loop",
+        action="store_true",
+        help=f"also run the notebook's scikit-learn loop on sequences of at most "
+        f"{SEED_LOOP_PIXELS} pixels (minutes each)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per method; the fastest counts"
+    )
     args = parser.parse_args()
     results = []
     table = methods(args.seed_loop)
@@ -130,8 +145,9 @@ def main():
                 start = time.perf_counter()
                 estimate = run(frames)
                 seconds = min(seconds, time.perf_counter() - start)
-            results.append({"sequence": name, "method": method, "seconds": seconds,
-                            **metrics(estimate, truth)})
+            results.append(
+                {"sequence": name, "method": method, "seconds": seconds, **metrics(estimate, truth)}
+            )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "quality.json").write_text(json.dumps(results, indent=1))
 
@@ -141,14 +157,23 @@ def main():
     print("|---|" + "---|" * len(names))
     for method in table:
         found = {r["sequence"]: r["AGE"] for r in results if r["method"] == method}
-        print(f"| {method} | " + " | ".join(f"{found[n]:.2f}" if n in found else "-" for n in names) + " |")
+        print(
+            f"| {method} | "
+            + " | ".join(f"{found[n]:.2f}" if n in found else "-" for n in names)
+            + " |"
+        )
     print("\nAll metrics, and time relative to the default on the same sequence:\n")
     print("| sequence | method | AGE | pEPs % | pCEPs % | PSNR dB | time |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
-        default = next(d for d in results if d["sequence"] == r["sequence"] and d["method"] == "gmm (default)")
-        print(f"| {r['sequence']} | {r['method']} | {r['AGE']:.2f} | {r['pEPs']:.2f} | {r['pCEPs']:.2f} "
-              f"| {r['PSNR']:.1f} | {r['seconds'] / default['seconds']:.1f}x |")
+        default = next(
+            d for d in results if d["sequence"] == r["sequence"] and d["method"] == "gmm (default)"
+        )
+        print(
+            f"| {r['sequence']} | {r['method']} | {r['AGE']:.2f} | {r['pEPs']:.2f} "
+            f"| {r['pCEPs']:.2f} "
+            f"| {r['PSNR']:.1f} | {r['seconds'] / default['seconds']:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 
 
 def run(path: Path, method: str) -> "tuple[float, int]":
-    out = subprocess.run([sys.executable, "-c", RUN, str(path), method],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, str(path), method], capture_output=True, text=True, check=True
+    )
     seconds, peak = out.stdout.split()[-2:]
     return float(seconds), int(peak)
 
@@ -65,8 +66,13 @@ def measure(folder: Path, label: str, n_frames: int, height: int, width: int) ->
     path = folder / f"{label}.avi"
     write_video(path, n_frames, height, width)
     decoded = n_frames * height * width * 3
-    row = {"label": label, "frames": n_frames, "height": height, "width": width,
-           "decoded_mib": decoded / 2**20}
+    row = {
+        "label": label,
+        "frames": n_frames,
+        "height": height,
+        "width": width,
+        "decoded_mib": decoded / 2**20,
+    }
     for method in ("memory", "streaming", "dask"):
         if method != "streaming" and decoded > IN_MEMORY_LIMIT:
             continue
@@ -87,16 +93,25 @@ def plot(rows: list, path: Path) -> None:
     by_frames = [r for r in rows if r["label"].startswith("frames")]
     by_size = [r for r in rows if r["label"].startswith("size")]
     figure, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for column, (subset, x_key, x_label) in enumerate([
-        (by_frames, "frames", "frames (240p RGB)"),
-        (by_size, "decoded_mib", f"decoded size, MiB ({FRAMES_FOR_RESOLUTIONS} frames, 240p-1080p)"),
-    ]):
+    for column, (subset, x_key, x_label) in enumerate(
+        [
+            (by_frames, "frames", "frames (240p RGB)"),
+            (
+                by_size,
+                "decoded_mib",
+                f"decoded size, MiB ({FRAMES_FOR_RESOLUTIONS} frames, 240p-1080p)",
+            ),
+        ]
+    ):
         for method, style in (("memory", "o-"), ("streaming", "s-"), ("dask", "^-")):
-            points = [(r[x_key], r[f"{method}_s"], r[f"{method}_peak_mib"])
-                      for r in subset if f"{method}_s" in r]
+            points = [
+                (r[x_key], r[f"{method}_s"], r[f"{method}_peak_mib"])
+                for r in subset
+                if f"{method}_s" in r
+            ]
             if not points:
                 continue
-            x, seconds, peak = zip(*points)
+            x, seconds, peak = zip(*points, strict=True)
             axes[0, column].plot(x, seconds, style, label=method)
             axes[1, column].plot(x, peak, style, label=method)
         axes[0, column].set_ylabel("time, s (decoding included)")
@@ -116,7 +131,9 @@ def main():
         for n in FRAME_COUNTS:
             rows.append(measure(Path(folder), f"frames {n}", n, 240, 320))
         for name, (height, width) in RESOLUTIONS.items():
-            rows.append(measure(Path(folder), f"size {name}", FRAMES_FOR_RESOLUTIONS, height, width))
+            rows.append(
+                measure(Path(folder), f"size {name}", FRAMES_FOR_RESOLUTIONS, height, width)
+            )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(rows, indent=1))
     plot(rows, RESULTS / "scale.png")
@@ -129,8 +146,10 @@ def main():
     print("| video | decoded | in memory | streaming (256 MiB budget) | dask (threads) |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['frames']} x {row['width']}x{row['height']} | {row['decoded_mib']:.0f} MiB "
-              f"| {cell(row, 'memory')} | {cell(row, 'streaming')} | {cell(row, 'dask')} |")
+        print(
+            f"| {row['frames']} x {row['width']}x{row['height']} | {row['decoded_mib']:.0f} MiB "
+            f"| {cell(row, 'memory')} | {cell(row, 'streaming')} | {cell(row, 'dask')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -125,8 +125,9 @@ def load_datasets(args):
         else:
             print(f"skipping {path}: not found", file=sys.stderr)
     if args.synthetic_1080p:
-        yield "synthetic 1080p x 300", (
-            lambda: synthetic_traffic(n_frames=300, height=1080, width=1920, seed=0)[0]
+        yield (
+            "synthetic 1080p x 300",
+            (lambda: synthetic_traffic(n_frames=300, height=1080, width=1920, seed=0)[0]),
         )
 
 
@@ -149,8 +150,10 @@ def compile_times():
             )
             runs.append([float(v) for v in out.stdout.split()])
     return {
-        "compile_uint8_s": runs[0][0], "compile_float_s": runs[0][1],
-        "cached_uint8_s": runs[1][0], "cached_float_s": runs[1][1],
+        "compile_uint8_s": runs[0][0],
+        "compile_float_s": runs[0][1],
+        "cached_uint8_s": runs[1][0],
+        "cached_float_s": runs[1][1],
     }
 
 
@@ -160,13 +163,18 @@ def machine():
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
     }
 
@@ -174,22 +182,31 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--clips", nargs="*",
+        "--clips",
+        nargs="*",
         default=[str(SHARED / "cdnet" / "traffic.avi"), str(SHARED / "cdnet" / "highway1.avi")],
     )
     parser.add_argument("--no-1080p", dest="synthetic_1080p", action="store_false")
-    parser.add_argument("--seed-samples", type=int, default=300,
-                        help="pixel-channels the scikit-learn loop is timed on")
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs (small clips)")
+    parser.add_argument(
+        "--seed-samples",
+        type=int,
+        default=300,
+        help="pixel-channels the scikit-learn loop is timed on",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="best of this many runs (small clips)"
+    )
     parser.add_argument("--compile-only", action="store_true")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "speed.json")
     args = parser.parse_args()
 
     report = {"machine": machine(), "compile": compile_times(), "datasets": []}
     c = report["compile"]
-    print(f"numba first call, fresh compile: uint8 {c['compile_uint8_s']:.1f} s, "
-          f"float {c['compile_float_s']:.1f} s; from cache: uint8 {c['cached_uint8_s']:.2f} s, "
-          f"float {c['cached_float_s']:.2f} s")
+    print(
+        f"numba first call, fresh compile: uint8 {c['compile_uint8_s']:.1f} s, "
+        f"float {c['compile_float_s']:.1f} s; from cache: uint8 {c['cached_uint8_s']:.2f} s, "
+        f"float {c['cached_float_s']:.2f} s"
+    )
     if args.compile_only:
         return
 
@@ -213,14 +230,18 @@ def main():
         entry["seed_loop_estimate_s"] = seed_loop_estimate(frames, args.seed_samples)
         report["datasets"].append(entry)
         rows.append(entry)
-        print(f"{name}: ours {entry['ours_s']:.3f} s, MOG2 {entry['mog2_s']:.3f} s, "
-              f"median {entry['median_s']:.3f} s, seed loop ~{entry['seed_loop_estimate_s']:.0f} s",
-              file=sys.stderr)
+        print(
+            f"{name}: ours {entry['ours_s']:.3f} s, MOG2 {entry['mog2_s']:.3f} s, "
+            f"median {entry['median_s']:.3f} s, seed loop ~{entry['seed_loop_estimate_s']:.0f} s",
+            file=sys.stderr,
+        )
         del frames
 
     print()
-    print("| frames | ours | OpenCV MOG2 | np.median | seed loop (est.) | MOG2 time / ours | seed loop / ours "
-          "| memory added: ours / MOG2 / median | process peak RSS / input |")
+    print(
+        "| frames | ours | OpenCV MOG2 | np.median | seed loop (est.) | MOG2 time / ours "
+        "| seed loop / ours | memory added: ours / MOG2 / median | process peak RSS / input |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for e in rows:
         t, h, w = e["shape"][:3]
@@ -229,13 +250,16 @@ def main():
             f"| {e['ours_s']:.3f} s | {e['mog2_s']:.3f} s | {e['median_s']:.3f} s "
             f"| {e['seed_loop_estimate_s']:.0f} s | {e['mog2_s'] / e['ours_s']:.2f}x "
             f"| {e['seed_loop_estimate_s'] / e['ours_s']:.0f}x "
-            f"| {e['ours_added_mib']:.0f} / {e['mog2_added_mib']:.0f} / {e['median_added_mib']:.0f} MiB "
+            f"| {e['ours_added_mib']:.0f} / {e['mog2_added_mib']:.0f} "
+            f"/ {e['median_added_mib']:.0f} MiB "
             f"| {e['process_max_rss_mib']:.0f} / {e['input_mib']:.0f} MiB "
             f"({e['process_max_rss_mib'] / e['input_mib']:.2f}x) |"
         )
     m = report["machine"]
-    print(f"\nMachine: {m['cpu']}, {m['cores']} cores ({m['numba_threads']} numba threads), "
-          f"{m['memory_gib']} GiB; Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}.")
+    print(
+        f"\nMachine: {m['cpu']}, {m['cores']} cores ({m['numba_threads']} numba threads), "
+        f"{m['memory_gib']} GiB; Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}."
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
 

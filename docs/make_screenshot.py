@@ -1,6 +1,6 @@
 """Screenshot of a real napari viewer with the sample video and its background.
 
-    xvfb-run -a python docs/make_screenshot.py        # writes docs/screenshot.png
+xvfb-run -a python docs/make_screenshot.py        # writes docs/screenshot.png
 """
 
 from pathlib import Path

@@ -6,7 +6,7 @@ from napari_gmm_background.cli import main
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.io import read_video
 
-from .conftest import decode_with_opencv, write_video
+from .helpers import decode_with_opencv, write_video
 
 
 def read_image(path):
@@ -48,7 +48,9 @@ def test_streaming_under_a_small_budget_equals_in_memory(road_video, tmp_path):
 def test_frame_selection(road_video, tmp_path):
     out = tmp_path / "part.png"
     assert main([str(road_video), "-o", str(out), "--frames", "5:35:2", "-q"]) == 0
-    np.testing.assert_array_equal(read_image(out), extract_background(read_video(road_video)[5:35:2]))
+    np.testing.assert_array_equal(
+        read_image(out), extract_background(read_video(road_video)[5:35:2])
+    )
 
 
 def test_folder_mixing_good_bad_and_foreign_files(tmp_path, capsys):
@@ -100,8 +102,18 @@ def test_foreground_masks(road_video, tmp_path, mask_target):
     import cv2
 
     target = tmp_path / mask_target
-    args = [str(road_video), "-o", str(tmp_path / "bg.png"), "--foreground-out", str(target),
-            "--threshold", "5", "--memory-budget", "100K", "-q"]
+    args = [
+        str(road_video),
+        "-o",
+        str(tmp_path / "bg.png"),
+        "--foreground-out",
+        str(target),
+        "--threshold",
+        "5",
+        "--memory-budget",
+        "100K",
+        "-q",
+    ]
     assert main(args) == 0
     frames = read_video(road_video)
     expected = fit_background_model(frames).foreground_mask(frames, threshold=5.0).any(axis=-1)
@@ -122,8 +134,12 @@ def test_never_overwrites_without_permission(tmp_path):
 
 
 def test_usage_errors(tmp_path, capsys):
-    for argv in ([], ["a.avi", "b.avi", "-o", str(tmp_path / "x.png")], ["a.avi", "--frames", "1:2:0"],
-                 ["a.avi", "--memory-budget", "lots"]):
+    for argv in (
+        [],
+        ["a.avi", "b.avi", "-o", str(tmp_path / "x.png")],
+        ["a.avi", "--frames", "1:2:0"],
+        ["a.avi", "--memory-budget", "lots"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
@@ -140,8 +156,9 @@ def test_listed_inputs_and_a_folder_of_videos_beside_their_inputs(tmp_path):
     second = write_video(folder / "b.mp4", frames[::-1], "mp4v")
     assert main([str(first), str(folder), "-q"]) == 0
     assert (tmp_path / "a_background.png").exists() and (folder / "b_background.png").exists()
-    np.testing.assert_array_equal(read_image(folder / "b_background.png"),
-                                  extract_background(read_video(second)))
+    np.testing.assert_array_equal(
+        read_image(folder / "b_background.png"), extract_background(read_video(second))
+    )
 
 
 def test_motionless_method_from_the_command_line(road_video, tmp_path):
@@ -150,5 +167,18 @@ def test_motionless_method_from_the_command_line(road_video, tmp_path):
     np.testing.assert_array_equal(
         read_image(out), extract_background(read_video(road_video), method="motionless")
     )
-    assert main([str(road_video), "-o", str(tmp_path / "x.png"), "--method", "motionless",
-                 "--memory-budget", "10K", "-q"]) == 1
+    assert (
+        main(
+            [
+                str(road_video),
+                "-o",
+                str(tmp_path / "x.png"),
+                "--method",
+                "motionless",
+                "--memory-budget",
+                "10K",
+                "-q",
+            ]
+        )
+        == 1
+    )

@@ -5,7 +5,7 @@ from napari_gmm_background import extract_background
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.io import read_video, read_video_dask
 
-from .conftest import write_video
+from .helpers import write_video
 
 da = pytest.importorskip("dask.array")
 
@@ -37,8 +37,9 @@ def test_video_as_dask_on_a_two_worker_cluster(tmp_path):
     frames, _ = synthetic_traffic(n_frames=36, height=48, width=64, seed=7)
     path = write_video(tmp_path / "clip.avi", frames)
     expected = extract_background(read_video(path))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             assert len(client.scheduler_info()["workers"]) == 2
             video = read_video_dask(path, frames_per_chunk=6)

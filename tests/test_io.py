@@ -11,7 +11,7 @@ from napari_gmm_background.io import (
     video_info,
 )
 
-from .conftest import decode_with_opencv, shared_file, write_video
+from .helpers import decode_with_opencv, shared_file, write_video
 
 
 def numbered_frames(n_frames=24, height=48, width=80):
@@ -26,7 +26,9 @@ def numbered_frames(n_frames=24, height=48, width=80):
 
 
 def frame_number(frame):
-    return sum(1 << bit for bit in range(6) if frame[:, bit * 12 + 2 : bit * 12 + 8, 1].mean() > 128)
+    return sum(
+        1 << bit for bit in range(6) if frame[:, bit * 12 + 2 : bit * 12 + 8, 1].mean() > 128
+    )
 
 
 @pytest.mark.parametrize("suffix, fourcc", [(".avi", "MJPG"), (".mp4", "mp4v")])
@@ -125,8 +127,16 @@ def test_lazy_video_indexes_like_the_decoded_array(tmp_path):
     eager = read_video(path)
     lazy = LazyVideo(path, frames_per_chunk=4, cache_bytes=2 * 4 * 48 * 80 * 3)
     assert lazy.shape == eager.shape and lazy.dtype == eager.dtype and lazy.ndim == 4
-    for key in [5, -1, (7, slice(10, 20)), slice(3, 25, 4), (slice(None, None, 7), 0, 1),
-                (Ellipsis, 0), (12, Ellipsis, 2), np.int64(29)]:
+    for key in [
+        5,
+        -1,
+        (7, slice(10, 20)),
+        slice(3, 25, 4),
+        (slice(None, None, 7), 0, 1),
+        (Ellipsis, 0),
+        (12, Ellipsis, 2),
+        np.int64(29),
+    ]:
         np.testing.assert_array_equal(lazy[key], eager[key])
     assert len(lazy._cache) <= 2  # bounded cache
     with pytest.raises(IndexError):

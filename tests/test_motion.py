@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 
 from napari_gmm_background import extract_background
-from napari_gmm_background.datasets import synthetic_lingering, synthetic_timelapse, synthetic_traffic
-from napari_gmm_background import _motion_kernels
+from napari_gmm_background.datasets import (
+    synthetic_lingering,
+    synthetic_timelapse,
+    synthetic_traffic,
+)
 from napari_gmm_background.motion import (
     count_motionless_steps,
     estimate_noise,
@@ -12,7 +15,7 @@ from napari_gmm_background.motion import (
     motionless_background,
 )
 
-from .conftest import drain
+from .helpers import drain
 
 
 def age(background, truth):
@@ -111,41 +114,13 @@ def test_integer_and_float_data_give_the_same_background():
     )
 
 
-def test_the_kept_frames_are_the_least_moving_with_later_frames_winning_ties():
-    rng = np.random.default_rng(0)
-    scores = rng.integers(0, 4, (50, 3, 5)).astype(np.float32)  # many ties
-    n_keep = 7
-    best = np.empty((3, 5, n_keep), dtype=np.uint64)
-    worst = np.full((3, 5), np.iinfo(np.uint64).max, dtype=np.uint64)
-    for first in range(0, 50, 16):
-        _motion_kernels.keep_least_moving(scores[first:first + 16].view(np.uint32), first, best, worst)
-    kept = np.empty((3, 5, n_keep), dtype=np.int32)
-    _motion_kernels.frames_of(best, kept)
-    frame = np.arange(50)
-    for y in range(3):
-        for x in range(5):
-            expected = np.lexsort((-frame, scores[:, y, x]))[:n_keep]
-            np.testing.assert_array_equal(kept[y, x], expected)
-
-
-def test_median_in_place_is_numpys_median():
-    rng = np.random.default_rng(1)
-    for n in range(1, 40):
-        values = rng.integers(0, 5, n).astype(np.float64)  # duplicates
-        assert _motion_kernels.median_in_place(values.copy(), n) == np.median(values)
-        values = rng.normal(size=n)
-        assert _motion_kernels.median_in_place(values.copy(), n) == np.median(values)
-
-
 def test_progress_steps_and_cancel():
     frames, _ = synthetic_traffic(n_frames=40, height=30, width=40, seed=2)
     for statistic in ("median", "gmm"):
         steps, result = drain(iter_motionless_background(frames, statistic=statistic))
         assert len(steps) == count_motionless_steps(frames.shape, 0, statistic)
         assert steps[-1].done == steps[-1].total == len(steps)
-        np.testing.assert_array_equal(
-            result, motionless_background(frames, statistic=statistic)
-        )
+        np.testing.assert_array_equal(result, motionless_background(frames, statistic=statistic))
     generator = iter_motionless_background(frames)
     next(generator)
     generator.close()  # abandoning between steps is allowed

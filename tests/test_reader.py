@@ -3,7 +3,7 @@ import pytest
 
 from napari_gmm_background._reader import napari_get_reader
 
-from .conftest import decode_with_opencv, shared_file, write_video
+from .helpers import decode_with_opencv, shared_file, write_video
 from .test_io import frame_number, numbered_frames
 
 PLUGIN = "napari-gmm-background"

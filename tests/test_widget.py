@@ -5,7 +5,7 @@ from napari_gmm_background import extract_background, fit_background_model
 from napari_gmm_background._widget import BackgroundWidget
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 
-from .conftest import write_video
+from .helpers import write_video
 
 TIMEOUT_MS = 180_000  # the first run in a fresh environment compiles the engine
 
@@ -25,10 +25,14 @@ def run_and_wait(qtbot, widget):
     return worker
 
 
-def test_background_of_the_readers_layer_equals_extract_background(viewer_and_widget, qtbot, tmp_path):
+def test_background_of_the_readers_layer_equals_extract_background(
+    viewer_and_widget, qtbot, tmp_path
+):
     viewer, widget = viewer_and_widget
     frames, _ = synthetic_traffic(n_frames=40, height=60, width=80, seed=2)
-    [layer] = viewer.open(str(write_video(tmp_path / "road.avi", frames)), plugin="napari-gmm-background")
+    [layer] = viewer.open(
+        str(write_video(tmp_path / "road.avi", frames)), plugin="napari-gmm-background"
+    )
     widget.image.value = layer
     assert widget.time_axis.value == 0
     run_and_wait(qtbot, widget)
@@ -124,7 +128,9 @@ def test_nan_data_is_reported_without_a_layer(viewer_and_widget, qtbot):
 
 
 @pytest.mark.parametrize("method", ["gmm", "motionless"])
-def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(viewer_and_widget, qtbot, method):
+def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(
+    viewer_and_widget, qtbot, method
+):
     from qtpy.QtCore import QTimer
 
     viewer, widget = viewer_and_widget
@@ -182,3 +188,27 @@ def test_widget_motionless_method(viewer_and_widget, qtbot):
     np.testing.assert_array_equal(
         viewer.layers["hall background"].data, extract_background(frames, method="motionless")
     )
+
+
+def test_widget_offers_exactly_the_method_table(viewer_and_widget):
+    from napari_gmm_background import METHODS
+    from napari_gmm_background.engine import DEFAULT_METHOD
+
+    _, widget = viewer_and_widget
+    assert list(widget.method.choices) == list(METHODS)
+    assert widget.method.value == DEFAULT_METHOD
+
+
+def test_widget_motionless_on_a_tcyx_stack_runs_each_channel_alone(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    first, _ = synthetic_timelapse(n_frames=30, height=32, width=40, n_cells=3, seed=7)
+    second, _ = synthetic_timelapse(n_frames=30, height=32, width=40, n_cells=5, seed=8)
+    stack = np.stack([first, second], axis=1)  # T, C, Y, X
+    widget.image.value = viewer.add_image(stack, name="two channels")
+    widget.method.value = "motionless"
+    run_and_wait(qtbot, widget)
+    result = viewer.layers["two channels background"].data
+    for channel, movie in enumerate((first, second)):
+        np.testing.assert_array_equal(
+            result[channel], extract_background(movie, method="motionless")
+        )

@@ -94,8 +94,9 @@ def _segment_sse(prefix_n, prefix_s, prefix_q, lo, hi):
 
 
 @_jit_inline
-def _kmeans_bounds(values, counts, m, n_components, prefix_n, prefix_s, prefix_q,
-                   dp_cost, dp_start, stack, bounds):
+def _kmeans_bounds(
+    values, counts, m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start, stack, bounds
+):
     """Optimal k-means labels of sorted distinct values, as contiguous ranges.
 
     In one dimension an optimal k-means partition is a set of contiguous
@@ -169,7 +170,12 @@ def _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start,
         n_tasks = 1
         while n_tasks > 0:
             n_tasks -= 1
-            i_lo, i_hi, j_lo, j_hi = stack[n_tasks, 0], stack[n_tasks, 1], stack[n_tasks, 2], stack[n_tasks, 3]
+            i_lo, i_hi, j_lo, j_hi = (
+                stack[n_tasks, 0],
+                stack[n_tasks, 1],
+                stack[n_tasks, 2],
+                stack[n_tasks, 3],
+            )
             if i_lo > i_hi:
                 continue
             i = (i_lo + i_hi) // 2
@@ -182,8 +188,18 @@ def _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start,
                     best_j = j
             dp_cost[k, i] = best
             dp_start[k, i] = best_j
-            stack[n_tasks, 0], stack[n_tasks, 1], stack[n_tasks, 2], stack[n_tasks, 3] = i_lo, i - 1, j_lo, best_j
-            stack[n_tasks + 1, 0], stack[n_tasks + 1, 1], stack[n_tasks + 1, 2], stack[n_tasks + 1, 3] = i + 1, i_hi, best_j, j_hi
+            stack[n_tasks, 0], stack[n_tasks, 1], stack[n_tasks, 2], stack[n_tasks, 3] = (
+                i_lo,
+                i - 1,
+                j_lo,
+                best_j,
+            )
+            (
+                stack[n_tasks + 1, 0],
+                stack[n_tasks + 1, 1],
+                stack[n_tasks + 1, 2],
+                stack[n_tasks + 1, 3],
+            ) = i + 1, i_hi, best_j, j_hi
             n_tasks += 2
     end = m - 1
     for k in range(n_components - 1, 0, -1):
@@ -264,8 +280,9 @@ def _log_atanh_series(z):
 
 
 @_jit_fast
-def _e_step_two(values, counts, n_values, log_ratio, half_precision0, mean0,
-                half_precision1, mean1):
+def _e_step_two(
+    values, counts, n_values, log_ratio, half_precision0, mean0, half_precision1, mean1
+):
     """E-step for two components, reduced to what the M-step needs.
 
     With ``lp_k = log_norm_k - half_precision_k * (x - mean_k)**2`` and
@@ -302,8 +319,9 @@ def _e_step_two(values, counts, n_values, log_ratio, half_precision0, mean0,
 
 
 @_jit_inline
-def _e_step_general(values, counts, n_values, means, log_norm, half_precision,
-                    log_prob, resp_sum, sum_d, sum_d2):
+def _e_step_general(
+    values, counts, n_values, means, log_norm, half_precision, log_prob, resp_sum, sum_d, sum_d2
+):
     """E-step for any number of components, with the M-step sums it feeds.
 
     Zeroes and fills ``resp_sum``, ``sum_d`` and ``sum_d2``; returns the
@@ -369,8 +387,22 @@ def _m_step_component(resp_sum, sum_d, sum_d2, mean, reg_covar):
 
 
 @_jit_inline
-def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
-            weights, means, variances, centre, total, moment1, moment2):
+def _em_two(
+    values,
+    counts,
+    n_values,
+    n_samples,
+    max_iter,
+    tol,
+    reg_covar,
+    weights,
+    means,
+    variances,
+    centre,
+    total,
+    moment1,
+    moment2,
+):
     """EM for two components; return (n_iter, converged).
 
     The same iteration as ``_em_general``, with the parameters held in
@@ -390,14 +422,21 @@ def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
     lower_bound = -np.inf
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count outlives the loop
         previous = lower_bound
         half_precision0 = 0.5 / v0
         half_precision1 = 0.5 / v1
         log_norm1 = _log_norm(w1, half_precision1)
         excess, r0, d0, dd0 = _e_step_two(
-            values, counts, n_values, _log_norm(w0, half_precision0) - log_norm1,
-            half_precision0, mu0, half_precision1, mu1)
+            values,
+            counts,
+            n_values,
+            _log_norm(w0, half_precision0) - log_norm1,
+            half_precision0,
+            mu0,
+            half_precision1,
+            mu1,
+        )
         # Component 1's sums about its mean: totals minus component 0's.
         offset = mu1 - centre
         shift = mu0 - mu1
@@ -424,8 +463,19 @@ def _em_two(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
 
 
 @_jit_inline
-def _em_general(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
-                weights, means, variances, scratch):
+def _em_general(
+    values,
+    counts,
+    n_values,
+    n_samples,
+    max_iter,
+    tol,
+    reg_covar,
+    weights,
+    means,
+    variances,
+    scratch,
+):
     """EM for any number of components; return (n_iter, converged).
 
     Mirrors ``BaseMixture.fit_predict``: each iteration is an E-step under
@@ -435,21 +485,38 @@ def _em_general(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
     """
     n_components = weights.shape[0]
     log_norm, half_precision, log_prob, resp_sum, sum_d, sum_d2 = (
-        scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5])
+        scratch[0],
+        scratch[1],
+        scratch[2],
+        scratch[3],
+        scratch[4],
+        scratch[5],
+    )
     lower_bound = -np.inf
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count outlives the loop
         previous = lower_bound
         for k in range(n_components):
             half_precision[k] = 0.5 / variances[k]
             log_norm[k] = _log_norm(weights[k], half_precision[k])
-        log_likelihood = _e_step_general(values, counts, n_values, means, log_norm,
-                                         half_precision, log_prob, resp_sum, sum_d, sum_d2)
+        log_likelihood = _e_step_general(
+            values,
+            counts,
+            n_values,
+            means,
+            log_norm,
+            half_precision,
+            log_prob,
+            resp_sum,
+            sum_d,
+            sum_d2,
+        )
         nk_total = 0.0
         for k in range(n_components):
             nk, means[k], variances[k] = _m_step_component(
-                resp_sum[k], sum_d[k], sum_d2[k], means[k], reg_covar)
+                resp_sum[k], sum_d[k], sum_d2[k], means[k], reg_covar
+            )
             weights[k] = nk
             nk_total += nk
         weights /= nk_total
@@ -461,16 +528,31 @@ def _em_general(values, counts, n_values, n_samples, max_iter, tol, reg_covar,
 
 
 @_jit_inline
-def _fit_distinct(values, counts, m, n_samples, max_iter, tol, reg_covar,
-                  weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch):
+def _fit_distinct(
+    values,
+    counts,
+    m,
+    n_samples,
+    max_iter,
+    tol,
+    reg_covar,
+    weights,
+    means,
+    variances,
+    kmeans_scratch,
+    dp_start,
+    stack,
+    bounds,
+    scratch,
+):
     """Fit one pixel's mixture from its distinct values; return (n_iter, converged).
 
     ``values`` and ``counts`` need room for ``m`` rounded up to a multiple of
     ``_PAD``; ``kmeans_scratch`` is (3 + n_components, > m), ``dp_start``
-    (n_components, >= m) and ``stack`` (64, 4), see ``_kmeans_bounds``. With no more distinct values than components the
-    maximum-likelihood mixture is exact: one component per value,
-    ``reg_covar`` as variance; spare components get zero weight, the pixel's
-    mean and ``reg_covar``.
+    (n_components, >= m) and ``stack`` (64, 4), see ``_kmeans_bounds``. With no
+    more distinct values than components the maximum-likelihood mixture is
+    exact: one component per value, ``reg_covar`` as variance; spare
+    components get zero weight, the pixel's mean and ``reg_covar``.
     """
     n_components = weights.shape[0]
     if m <= n_components:
@@ -490,8 +572,19 @@ def _fit_distinct(values, counts, m, n_samples, max_iter, tol, reg_covar,
 
     prefix = kmeans_scratch[:3]
     dp_cost = kmeans_scratch[3:]
-    _kmeans_bounds(values, counts, m, n_components, prefix[0], prefix[1], prefix[2],
-                   dp_cost, dp_start, stack, bounds)
+    _kmeans_bounds(
+        values,
+        counts,
+        m,
+        n_components,
+        prefix[0],
+        prefix[1],
+        prefix[2],
+        dp_cost,
+        dp_start,
+        stack,
+        bounds,
+    )
     _initialize(values, counts, m, n_samples, bounds, reg_covar, weights, means, variances)
 
     # Pad to whole SIMD vectors with zero-count copies of the last value, so
@@ -502,11 +595,35 @@ def _fit_distinct(values, counts, m, n_samples, max_iter, tol, reg_covar,
         counts[i] = 0.0
 
     if n_components == 2:
-        return _em_two(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
-                       weights, means, variances, values[m // 2],
-                       prefix[0][m], prefix[1][m], prefix[2][m])
-    return _em_general(values, counts, m_padded, n_samples, max_iter, tol, reg_covar,
-                       weights, means, variances, scratch)
+        return _em_two(
+            values,
+            counts,
+            m_padded,
+            n_samples,
+            max_iter,
+            tol,
+            reg_covar,
+            weights,
+            means,
+            variances,
+            values[m // 2],
+            prefix[0][m],
+            prefix[1][m],
+            prefix[2][m],
+        )
+    return _em_general(
+        values,
+        counts,
+        m_padded,
+        n_samples,
+        max_iter,
+        tol,
+        reg_covar,
+        weights,
+        means,
+        variances,
+        scratch,
+    )
 
 
 @_jit_inline
@@ -520,9 +637,30 @@ def _background_index(weights):
 
 
 @_jit_inline
-def _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
-                   weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
-                   p, background, weights_out, means_out, variances_out, n_iter_out, store_model):
+def _fit_and_store(
+    values,
+    counts,
+    m,
+    n_samples,
+    max_iter,
+    tol,
+    reg_covar,
+    weights,
+    means,
+    variances,
+    kmeans_scratch,
+    dp_start,
+    stack,
+    bounds,
+    scratch,
+    p,
+    background,
+    weights_out,
+    means_out,
+    variances_out,
+    n_iter_out,
+    store_model,
+):
     """Fit pixel ``p`` from its distinct values and write its outputs.
 
     The arguments from ``weights`` to ``scratch`` are ``_fit_scratch``'s
@@ -530,8 +668,21 @@ def _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
     reference counting.
     """
     n_iter, converged = _fit_distinct(
-        values, counts, m, n_samples, max_iter, tol, reg_covar,
-        weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch,
+        values,
+        counts,
+        m,
+        n_samples,
+        max_iter,
+        tol,
+        reg_covar,
+        weights,
+        means,
+        variances,
+        kmeans_scratch,
+        dp_start,
+        stack,
+        bounds,
+        scratch,
     )
     background[p] = means[_background_index(weights)]
     if store_model:
@@ -556,9 +707,21 @@ def _fit_scratch(n_components, n_distinct_max):
     )
 
 
-def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
-                background, weights_out, means_out, variances_out, n_iter_out,
-                store_model, is_uint8, n_workers):
+def _fit_pixels(
+    data,
+    n_components,
+    max_iter,
+    tol,
+    reg_covar,
+    background,
+    weights_out,
+    means_out,
+    variances_out,
+    n_iter_out,
+    store_model,
+    is_uint8,
+    n_workers,
+):
     """Fit every column of ``data`` (frames x pixels); return the number of bad pixels.
 
     ``background[p]`` receives the mean of pixel ``p``'s most weighted
@@ -583,8 +746,9 @@ def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
         series = np.empty((BLOCK_SIZE, 1 if is_uint8 else n_samples), dtype=np.float64)
         values = np.empty(n_distinct_max, dtype=np.float64)
         counts = np.empty(n_distinct_max, dtype=np.float64)
-        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds,
-         scratch) = _fit_scratch(n_components, n_distinct_max)
+        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = (
+            _fit_scratch(n_components, n_distinct_max)
+        )
 
         for block in range(worker, n_blocks, n_workers):
             start = block * BLOCK_SIZE
@@ -625,11 +789,30 @@ def _fit_pixels(data, n_components, max_iter, tol, reg_covar,
                         variances_out[p, :] = np.nan
                         n_iter_out[p] = 0
                     continue
-                _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
-                               weights, means, variances, kmeans_scratch, dp_start, stack,
-                               bounds, scratch, p,
-                               background, weights_out, means_out, variances_out, n_iter_out,
-                               store_model)
+                _fit_and_store(
+                    values,
+                    counts,
+                    m,
+                    n_samples,
+                    max_iter,
+                    tol,
+                    reg_covar,
+                    weights,
+                    means,
+                    variances,
+                    kmeans_scratch,
+                    dp_start,
+                    stack,
+                    bounds,
+                    scratch,
+                    p,
+                    background,
+                    weights_out,
+                    means_out,
+                    variances_out,
+                    n_iter_out,
+                    store_model,
+                )
     return bad.sum()
 
 
@@ -651,9 +834,21 @@ def accumulate_histograms(frames, hist):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def fit_histograms(hist, n_samples, n_components, max_iter, tol, reg_covar,
-                   background, weights_out, means_out, variances_out, n_iter_out,
-                   store_model, n_workers):
+def fit_histograms(
+    hist,
+    n_samples,
+    n_components,
+    max_iter,
+    tol,
+    reg_covar,
+    background,
+    weights_out,
+    means_out,
+    variances_out,
+    n_iter_out,
+    store_model,
+    n_workers,
+):
     """``_fit_pixels`` for pixels given as 256-bin histograms of 8-bit values.
 
     The same distinct values and counts as the frames they count, so the
@@ -664,8 +859,9 @@ def fit_histograms(hist, n_samples, n_components, max_iter, tol, reg_covar,
     for worker in numba.prange(n_workers):
         values = np.empty(256 + _PAD, dtype=np.float64)
         counts = np.empty(256 + _PAD, dtype=np.float64)
-        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds,
-         scratch) = _fit_scratch(n_components, 256 + _PAD)
+        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = (
+            _fit_scratch(n_components, 256 + _PAD)
+        )
         for p in range(worker, n_pixels, n_workers):
             m = 0
             for level in range(256):
@@ -673,11 +869,30 @@ def fit_histograms(hist, n_samples, n_components, max_iter, tol, reg_covar,
                 values[m] = level
                 counts[m] = c
                 m += c != 0
-            _fit_and_store(values, counts, m, n_samples, max_iter, tol, reg_covar,
-                           weights, means, variances, kmeans_scratch, dp_start, stack,
-                           bounds, scratch, p,
-                           background, weights_out, means_out, variances_out, n_iter_out,
-                           store_model)
+            _fit_and_store(
+                values,
+                counts,
+                m,
+                n_samples,
+                max_iter,
+                tol,
+                reg_covar,
+                weights,
+                means,
+                variances,
+                kmeans_scratch,
+                dp_start,
+                stack,
+                bounds,
+                scratch,
+                p,
+                background,
+                weights_out,
+                means_out,
+                variances_out,
+                n_iter_out,
+                store_model,
+            )
 
 
 def _kernel_signature(dtype):
@@ -686,9 +901,19 @@ def _kernel_signature(dtype):
     model_out = numba.types.Array(numba.float64, 2, "A")
     n_iter_out = numba.types.Array(numba.int32, 1, "A")
     return numba.int64(
-        array2d, numba.int64, numba.int64, numba.float64, numba.float64,
-        array1d_out, model_out, model_out, model_out, n_iter_out,
-        numba.boolean, numba.boolean, numba.int64,
+        array2d,
+        numba.int64,
+        numba.int64,
+        numba.float64,
+        numba.float64,
+        array1d_out,
+        model_out,
+        model_out,
+        model_out,
+        n_iter_out,
+        numba.boolean,
+        numba.boolean,
+        numba.int64,
     )
 
 
@@ -704,7 +929,10 @@ def fit_pixels_kernel(dtype):
     dtype = np.dtype(dtype)
     if dtype not in _KERNELS:
         _KERNELS[dtype] = numba.njit(
-            [_kernel_signature(dtype)], cache=True, nogil=True, parallel=True,
+            [_kernel_signature(dtype)],
+            cache=True,
+            nogil=True,
+            parallel=True,
             error_model="numpy",
         )(_fit_pixels)
     return _KERNELS[dtype]

@@ -54,7 +54,9 @@ def keep_least_moving(score_bits, first_frame, best, worst):
                 # still frames the background is the scene as it was left
                 # (LaBGen-P's rule).
                 frame = first_frame + b
-                key = (np.uint64(score_bits[b, y, x]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - frame)
+                key = (np.uint64(score_bits[b, y, x]) << np.uint64(32)) | np.uint64(
+                    0xFFFFFFFF - frame
+                )
                 if key > worst[y, x]:
                     continue
                 filled = min(frame, n_keep)
@@ -196,7 +198,10 @@ def motionless_medians(
                 for c in range(n_channels):
                     if n_agreeing[x - x0, c] > 0:
                         out[y, x, c] = _median_of_counts(
-                            counts[x - x0, c], span[x - x0, c], n_agreeing[x - x0, c], low[x - x0, c]
+                            counts[x - x0, c],
+                            span[x - x0, c],
+                            n_agreeing[x - x0, c],
+                            low[x - x0, c],
                         )
         else:
             samples = np.empty((x1 - x0, n_channels, n_frames), dtype=np.float64)

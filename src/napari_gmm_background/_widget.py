@@ -116,39 +116,80 @@ class BackgroundWidget(Container):
         self.last_result: "tuple | JobFailed | None" = None
 
         self.image = ComboBox(label="image", choices=self._image_layers)
-        self.time_axis = SpinBox(label="time axis", min=0, max=0,
-                                 tooltip="layer axis that is time (frames)")
-        self.n_components = SpinBox(label="components", value=2, min=1, max=12,
-                                    tooltip="Gaussians per pixel; the background is the heaviest")
+        self.time_axis = SpinBox(
+            label="time axis", min=0, max=0, tooltip="layer axis that is time (frames)"
+        )
+        self.n_components = SpinBox(
+            label="components",
+            value=2,
+            min=1,
+            max=12,
+            tooltip="Gaussians per pixel; the background is the heaviest",
+        )
         self.method = ComboBox(
-            label="method", choices=list(METHODS), value=DEFAULT_METHOD,
+            label="method",
+            choices=list(METHODS),
+            value=DEFAULT_METHOD,
             tooltip="\n".join(f"{row.name}: {row.summary}." for row in METHODS.values()),
         )
         self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
-        self.stop_frame = SpinBox(label="stop frame", min=0, max=2**31 - 1,
-                                  tooltip="frames before this one are used; 0 = to the end")
+        self.stop_frame = SpinBox(
+            label="stop frame",
+            min=0,
+            max=2**31 - 1,
+            tooltip="frames before this one are used; 0 = to the end",
+        )
         self.frame_step = SpinBox(label="frame step", value=1, min=1, max=2**31 - 1)
         self.foreground = CheckBox(text="add foreground mask")
         self.threshold = FloatSpinBox(
-            label="mask threshold", value=4.0, min=0.5, max=100.0, step=0.5,
+            label="mask threshold",
+            value=4.0,
+            min=0.5,
+            max=100.0,
+            step=0.5,
             tooltip="foreground: farther than this many background standard deviations",
         )
         self.advanced = CheckBox(text="advanced EM settings")
         self.max_iter = SpinBox(label="max iterations", value=100, min=1, max=100_000)
-        self.tol = FloatSpinBox(label="tolerance", value=1e-3, min=1e-9, max=10.0, step=1e-4,
-                                tooltip="stop when the mean log-likelihood changes less")
-        self.reg_covar = FloatSpinBox(label="variance floor", value=1e-6, min=1e-9, max=1e6,
-                                      step=1e-7, tooltip="added to every variance")
+        self.tol = FloatSpinBox(
+            label="tolerance",
+            value=1e-3,
+            min=1e-9,
+            max=10.0,
+            step=1e-4,
+            tooltip="stop when the mean log-likelihood changes less",
+        )
+        self.reg_covar = FloatSpinBox(
+            label="variance floor",
+            value=1e-6,
+            min=1e-9,
+            max=1e6,
+            step=1e-7,
+            tooltip="added to every variance",
+        )
         self.run_button = PushButton(text="Extract background")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
-        self.extend([
-            self.image, self.time_axis, self.n_components, self.method,
-            self.first_frame, self.stop_frame, self.frame_step,
-            self.foreground, self.threshold,
-            self.advanced, self.max_iter, self.tol, self.reg_covar,
-            self.run_button, self.cancel_button, self.status,
-        ])
+        self.extend(
+            [
+                self.image,
+                self.time_axis,
+                self.n_components,
+                self.method,
+                self.first_frame,
+                self.stop_frame,
+                self.frame_step,
+                self.foreground,
+                self.threshold,
+                self.advanced,
+                self.max_iter,
+                self.tol,
+                self.reg_covar,
+                self.run_button,
+                self.cancel_button,
+                self.status,
+            ]
+        )
         # A dock widget, not a panel: leave the canvas most of the window.
         self.native.setMaximumWidth(420)
         self.threshold.visible = False
@@ -222,12 +263,21 @@ class BackgroundWidget(Container):
 
         wants_mask = settings.mask_threshold is not None
         # Reading the frames, the engine's steps, and the mask.
-        steps = 1 + wants_mask + count_steps(
-            frames.shape, method=settings.method, time_axis=settings.time_axis,
-            rgb=settings.rgb, keep_model=wants_mask,
+        steps = (
+            1
+            + wants_mask
+            + count_steps(
+                frames.shape,
+                method=settings.method,
+                time_axis=settings.time_axis,
+                rgb=settings.rgb,
+                keep_model=wants_mask,
+            )
         )
         worker = create_worker(
-            background_job, frames, settings,
+            background_job,
+            frames,
+            settings,
             _progress={"total": steps, "desc": f"Background of {layer.name}"},
         )
         worker.returned.connect(lambda result: self._on_returned(result, settings))
@@ -237,8 +287,9 @@ class BackgroundWidget(Container):
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self._say(
-            f"Working on {layer.name}..." if engine_loaded() else
-            f"Working on {layer.name} (loading the engine; the first use after "
+            f"Working on {layer.name}..."
+            if engine_loaded()
+            else f"Working on {layer.name} (loading the engine; the first use after "
             "installing compiles it, about 15 s)..."
         )
         worker.start()
@@ -303,12 +354,18 @@ class BackgroundWidget(Container):
         scale = tuple(layer.scale)
         translate = tuple(layer.translate)
         settings = RunSettings(
-            layer_name=layer.name, rgb=layer.rgb, time_axis=time_axis, frames=frames_slice,
-            n_components=n_components, method=self.method.value,
-            max_iter=self.max_iter.value, tol=self.tol.value,
+            layer_name=layer.name,
+            rgb=layer.rgb,
+            time_axis=time_axis,
+            frames=frames_slice,
+            n_components=n_components,
+            method=self.method.value,
+            max_iter=self.max_iter.value,
+            tol=self.tol.value,
             reg_covar=self.reg_covar.value,
             mask_threshold=self.threshold.value if self.foreground.value else None,
-            scale=scale, translate=translate,
+            scale=scale,
+            translate=translate,
         )
         return frames, settings
 
@@ -321,8 +378,8 @@ class BackgroundWidget(Container):
             return
         background, mask = result
         t = settings.time_axis
-        spatial_scale = settings.scale[:t] + settings.scale[t + 1:]
-        spatial_translate = settings.translate[:t] + settings.translate[t + 1:]
+        spatial_scale = settings.scale[:t] + settings.scale[t + 1 :]
+        spatial_translate = settings.translate[:t] + settings.translate[t + 1 :]
         name = f"{settings.layer_name} background"
         attributes = {"scale": spatial_scale, "translate": spatial_translate}
         if not settings.rgb:

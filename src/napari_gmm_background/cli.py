@@ -11,7 +11,6 @@ frame folders and TIFF stacks are read into memory.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,24 +35,31 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT",
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
         help="video files (.avi .mp4 .mov ...), folders of videos (each file is an "
         "input), folders of frames (sorted by name), or multi-page TIFF stacks",
     )
     parser.add_argument(
-        "--sample", action="store_true",
+        "--sample",
+        action="store_true",
         help="also run on the built-in synthetic traffic video (no file needed)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "-o", "--output", type=Path,
+        "-o",
+        "--output",
+        type=Path,
         help="output image for a single input: .png (8 or 16 bit) or .tif; default: "
         "INPUT_background.png beside the input (.tif for float inputs)",
     )
     where.add_argument("--output-dir", type=Path, help="folder for the outputs of many inputs")
     parser.add_argument("--components", type=int, default=2, help="Gaussians per pixel")
     parser.add_argument(
-        "--method", choices=list(METHODS), default=DEFAULT_METHOD,
+        "--method",
+        choices=list(METHODS),
+        default=DEFAULT_METHOD,
         help="; ".join(
             f"{row.name}: {row.summary}"
             + (" (needs the selected frames in memory)" if row.needs_frames_in_memory else "")
@@ -61,29 +67,42 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--frames", type=_frame_slice, default=None, metavar="START:STOP:STEP",
+        "--frames",
+        type=_frame_slice,
+        default=None,
+        metavar="START:STOP:STEP",
         help="frames to use, Python slice style (e.g. 100:, :500, ::2); default: all",
     )
     parser.add_argument("--max-iter", type=int, default=100, help="EM iterations at most")
     parser.add_argument("--tol", type=float, default=1e-3, help="EM convergence threshold")
     parser.add_argument(
-        "--foreground-out", type=Path, metavar="PATH",
+        "--foreground-out",
+        type=Path,
+        metavar="PATH",
         help="also write foreground masks (255 where a pixel is farther than "
         "--threshold standard deviations from its background): a folder of PNG "
         "frames, or a lossless .avi/.mkv video; with several inputs, a folder per input "
         "inside PATH",
     )
-    parser.add_argument("--threshold", type=float, default=4.0,
-                        help="foreground mask threshold, in standard deviations")
     parser.add_argument(
-        "--memory-budget", type=_size, default=None, metavar="SIZE",
+        "--threshold",
+        type=float,
+        default=4.0,
+        help="foreground mask threshold, in standard deviations",
+    )
+    parser.add_argument(
+        "--memory-budget",
+        type=_size,
+        default=None,
+        metavar="SIZE",
         help="memory for decoded frames and histograms (e.g. 800M, 2G); videos over it "
         "stream in bounded memory; default: 1.5G or a quarter of the available memory, "
         "whichever is less",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bars or summaries; errors only")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or summaries; errors only"
+    )
     return parser
 
 
@@ -210,7 +229,10 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
         if path is not None and path.exists() and not args.overwrite:
             raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
     settings = dict(
-        method=args.method, n_components=args.components, max_iter=args.max_iter, tol=args.tol,
+        method=args.method,
+        n_components=args.components,
+        max_iter=args.max_iter,
+        tol=args.tol,
         keep_model=masks is not None,
     )
     label = "sample" if source is None else source.name
@@ -240,8 +262,10 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
             n_masks = _write_masks(source, frames, selected, model, masks, args, progress)
     finally:
         progress.close()
-    summary = (f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
-               f"({args.method}) in {time.perf_counter() - start:.1f} s")
+    summary = (
+        f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
+        f"({args.method}) in {time.perf_counter() - start:.1f} s"
+    )
     if masks is not None:
         summary += f"; {n_masks} foreground masks -> {masks}"
     return summary
@@ -289,8 +313,10 @@ def main(argv: "list[str] | None" = None) -> int:
     jobs += [None] if args.sample else []
     n_inputs = len(jobs)
     if args.output is not None and n_inputs > 1:
-        parser.error(f"-o/--output takes a single input, and {n_inputs} were given "
-                     "(a folder of videos counts each); use --output-dir")
+        parser.error(
+            f"-o/--output takes a single input, and {n_inputs} were given "
+            "(a folder of videos counts each); use --output-dir"
+        )
     failures = 0
     for source in jobs:
         named = Path("sample.avi") if source is None else source

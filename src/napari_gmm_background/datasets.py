@@ -94,7 +94,9 @@ def synthetic_traffic(
                 # A darker roof, so vehicles are not flat patches.
                 frame[y0 + h // 3 : y0 + h - h // 3, x_lo:x_hi] = colour // 2
         if noise:
-            frame += np.rint(rng.standard_normal(frame.shape, dtype=np.float32) * noise_scale).astype(np.int16)
+            frame += np.rint(
+                rng.standard_normal(frame.shape, dtype=np.float32) * noise_scale
+            ).astype(np.int16)
         np.clip(frame, 0, 255, out=frame)
         frames[t] = frame
     return frames, background
@@ -204,7 +206,7 @@ def synthetic_lingering(
         y = rest_y + (int(rng.integers(-1, 2)) if arrive <= t < leave else 0)
         x_lo, x_hi = max(x, 0), min(x + size_x, width)
         if x_lo < x_hi:
-            frame[y:y + size_y, x_lo:x_hi] = pattern[:, x_lo - x:x_hi - x]
+            frame[y : y + size_y, x_lo:x_hi] = pattern[:, x_lo - x : x_hi - x]
         frame += rng.normal(0, noise, frame.shape).astype(np.float32)
         frames[t] = np.clip(np.rint(frame), 0, 255)
     return frames, background

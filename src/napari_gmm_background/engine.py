@@ -14,9 +14,10 @@ Numbers only: arrays in, arrays out; no napari, no Qt, no file I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Generator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .gmm import (
     iter_heaviest_means,
 )
 from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, check_time_axis, iter_by_stack
-from .progress import Progress, run_to_end
+from .progress import Progress, renumber, run_to_end
 from .reference import heaviest_means_sklearn
 
 if TYPE_CHECKING:
@@ -286,8 +287,16 @@ def iter_background(
     frames = as_frames(data, time_axis)
     row, layout = _prepare(frames.shape, method, 0, rgb)
     settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
+    total = count_steps(
+        frames.shape, method=method, rgb=layout.rgb, engine=engine, keep_model=keep_model
+    )
+    return (yield from renumber(_run(frames, row, layout, settings, keep_model), total))
+
+
+def _run(frames, row: Method, layout: Layout, settings: Settings, keep_model: bool):
+    """:func:`iter_background` on time-first frames, its steps not yet counted as one."""
     fit_model = partial(iter_fit_background_model, **vars(settings.em))
-    if keep_model and row.model_background and engine == "numba":
+    if keep_model and row.model_background and settings.engine == "numba":
         model = yield from fit_model(frames)
         return model.background(), model
     background = yield from iter_by_stack(

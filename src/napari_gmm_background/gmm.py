@@ -12,8 +12,9 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -72,9 +73,7 @@ class EMSettings:
             return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
         if not (is_count(self.n_components) and self.n_components >= 1):
-            raise ValueError(
-                f"n_components must be an integer >= 1, got {self.n_components!r}"
-            )
+            raise ValueError(f"n_components must be an integer >= 1, got {self.n_components!r}")
         if not (is_count(self.max_iter) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not (isinstance(self.tol, (int, float, np.number)) and 0 <= self.tol < math.inf):
@@ -299,8 +298,10 @@ def _pixel_views(frames: np.ndarray) -> list:
         base = squeezed[(slice(None),) + index]
         views.append(
             np.lib.stride_tricks.as_strided(
-                base, shape=(frames.shape[0], n_tail),
-                strides=(frames.strides[0], tail_stride), writeable=False,
+                base,
+                shape=(frames.shape[0], n_tail),
+                strides=(frames.strides[0], tail_stride),
+                writeable=False,
             )
         )
     return views

@@ -33,7 +33,7 @@ class InputError(ValueError):
 
 
 def input_kind(path: Path) -> str:
-    """"folder", "tiff" or "video"; InputError for anything else."""
+    """ "folder", "tiff" or "video"; InputError for anything else."""
     from .io import VIDEO_EXTENSIONS
 
     if path.is_dir():

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -69,8 +70,12 @@ class VideoInfo:
 
     def as_metadata(self) -> dict:
         return {
-            "source_path": self.path, "fps": self.fps, "frame_count": self.n_frames,
-            "height": self.height, "width": self.width, "fourcc": self.fourcc,
+            "source_path": self.path,
+            "fps": self.fps,
+            "frame_count": self.n_frames,
+            "height": self.height,
+            "width": self.width,
+            "fourcc": self.fourcc,
         }
 
 
@@ -311,7 +316,10 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
 
 
 def read_video_dask(
-    path: "str | os.PathLike", *, frames_per_chunk: int = 8, rgb: bool = True,
+    path: "str | os.PathLike",
+    *,
+    frames_per_chunk: int = 8,
+    rgb: bool = True,
     info: "VideoInfo | None" = None,
 ):
     """A video as a lazy dask array, chunked by frame ranges.
@@ -369,8 +377,14 @@ class LazyVideo:
     processing, or index a frame range.
     """
 
-    def __init__(self, path: "str | os.PathLike", *, info: "VideoInfo | None" = None,
-                 frames_per_chunk: int = 8, cache_bytes: int = 128 * 2**20):
+    def __init__(
+        self,
+        path: "str | os.PathLike",
+        *,
+        info: "VideoInfo | None" = None,
+        frames_per_chunk: int = 8,
+        cache_bytes: int = 128 * 2**20,
+    ):
         self.info = info or video_info(path)
         self.frames_per_chunk = frames_per_chunk
         self.shape = (self.info.n_frames, self.info.height, self.info.width, 3)
@@ -419,7 +433,7 @@ class LazyVideo:
         if any(k is Ellipsis for k in key):
             at = next(i for i, k in enumerate(key) if k is Ellipsis)
             fill = (slice(None),) * (self.ndim - len(key) + 1)
-            key = key[:at] + fill + key[at + 1:]
+            key = key[:at] + fill + key[at + 1 :]
         time_key, rest = (key[0], key[1:]) if key else (slice(None), ())
         if isinstance(time_key, (int, np.integer)):
             t = int(time_key)
@@ -438,7 +452,9 @@ class LazyVideo:
 
     def to_dask(self):
         """The same video as a lazy dask array (see :func:`read_video_dask`)."""
-        return read_video_dask(self.info.path, frames_per_chunk=self.frames_per_chunk, info=self.info)
+        return read_video_dask(
+            self.info.path, frames_per_chunk=self.frames_per_chunk, info=self.info
+        )
 
 
 def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
@@ -470,8 +486,9 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
         frame_bytes = info.height * info.width * 3
         # Chunks of at most a sixteenth of the budget, a cache of an eighth.
         frames_per_chunk = int(np.clip(budget // (16 * frame_bytes), 1, 8))
-        video = LazyVideo(path, info=info, frames_per_chunk=frames_per_chunk,
-                          cache_bytes=budget // 8)
+        video = LazyVideo(
+            path, info=info, frames_per_chunk=frames_per_chunk, cache_bytes=budget // 8
+        )
         return video, metadata
     video = read_video(path)
     metadata.update(lazy=False, frame_count=len(video))
@@ -485,8 +502,10 @@ def _is_grey(video: np.ndarray) -> bool:
     """Whether the channels differ by at most ``GREY_TOLERANCE`` everywhere."""
     for frame in video:  # frame by frame: no full-size temporary
         channels = frame.astype(np.int16)
-        if (np.abs(channels[..., 0] - channels[..., 1]).max() > GREY_TOLERANCE
-                or np.abs(channels[..., 0] - channels[..., 2]).max() > GREY_TOLERANCE):
+        if (
+            np.abs(channels[..., 0] - channels[..., 1]).max() > GREY_TOLERANCE
+            or np.abs(channels[..., 0] - channels[..., 2]).max() > GREY_TOLERANCE
+        ):
             return False
     return True
 

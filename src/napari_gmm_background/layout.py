@@ -14,8 +14,9 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Generator, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -155,14 +156,6 @@ class Layout:
     def stack_frames_shape(self) -> tuple:
         """(T, Y, X, colours): the shape each method works on."""
         return (self.n_frames, *self.image_shape, self.n_colours)
-
-    def require_image(self, what: str) -> None:
-        """ValueError unless there are two image axes, for methods that need them."""
-        if self.n_image_axes < 2:
-            raise ValueError(
-                f"{what} needs images with two axes (Y, X) besides time; "
-                f"the frames are {self.spatial_shape}"
-            )
 
     def require_image(self, what: str) -> None:
         """ValueError unless there are two image axes, for methods that need them."""

@@ -30,8 +30,9 @@ arrays in, arrays out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Generator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -258,7 +259,7 @@ def iter_stack_background(
         count_width = span if span <= max(64, n_frames) else 0
     background = np.empty((height, width, n_colours), dtype=np.float64)
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
-    for row_start, row_stop in zip(bands[:-1], bands[1:]):
+    for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
         _motion_kernels.motionless_medians(
             stack,
             best_frames,

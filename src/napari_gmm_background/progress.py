@@ -8,10 +8,11 @@ all drive the same code.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Generator, TypeVar
+from typing import TypeVar
 
-__all__ = ["Progress", "relay", "run_to_end"]
+__all__ = ["Progress", "relay", "renumber", "run_to_end"]
 
 Result = TypeVar("Result")
 
@@ -50,3 +51,19 @@ def relay(generator: "Generator[Progress, None, Result]", stage: str):
         except StopIteration as stop:
             return stop.value
         yield Progress(step.done, step.total, stage)
+
+
+def renumber(generator: "Generator[Progress, None, Result]", total: int):
+    """Yield the i-th step of ``generator`` as ``Progress(i, total)``; return its value.
+
+    For a run made of several generators whose steps count different
+    things (pixels, frames): the caller sees one count of steps.
+    """
+    done = 0
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+        done += 1
+        yield Progress(done, total)

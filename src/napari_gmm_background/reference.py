@@ -41,8 +41,11 @@ def fit_pixel_sklearn(
 
     samples = np.asarray(series, dtype=np.float64).reshape(-1, 1)
     gmm = GaussianMixture(
-        n_components=n_components, max_iter=max_iter, tol=tol,
-        reg_covar=reg_covar, random_state=random_state,
+        n_components=n_components,
+        max_iter=max_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        random_state=random_state,
     )
     with warnings.catch_warnings():
         # Constant or few-valued pixels make k-means warn once per pixel.

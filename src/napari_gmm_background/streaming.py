@@ -19,7 +19,8 @@ import math
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Generator
+from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -208,15 +209,19 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
     """
     import cv2
 
-    from .io import open_capture, as_colour
+    from .io import as_colour, open_capture
 
     n_decoders = min(_DECODERS, len(indices))
-    shares = [indices[i * len(indices) // n_decoders:(i + 1) * len(indices) // n_decoders]
-              for i in range(n_decoders)]
+    shares = [
+        indices[i * len(indices) // n_decoders : (i + 1) * len(indices) // n_decoders]
+        for i in range(n_decoders)
+    ]
     captures = [open_capture(path) for _ in shares]
     width = int(captures[0].get(cv2.CAP_PROP_FRAME_WIDTH))
-    buffers = [np.empty((_BATCH_FRAMES, bottom - top, width, 3), dtype=np.uint8)
-               for _ in range(n_decoders + 1)]
+    buffers = [
+        np.empty((_BATCH_FRAMES, bottom - top, width, 3), dtype=np.uint8)
+        for _ in range(n_decoders + 1)
+    ]
     free: "queue.Queue" = queue.Queue()
     for slot in range(len(buffers)):
         free.put(slot)
@@ -256,8 +261,10 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
         except BaseException as error:  # handed to the consumer
             full.put(error)
 
-    threads = [threading.Thread(target=decode, args=(capture, share), daemon=True)
-               for capture, share in zip(captures, shares)]
+    threads = [
+        threading.Thread(target=decode, args=(capture, share), daemon=True)
+        for capture, share in zip(captures, shares, strict=True)
+    ]
     for thread in threads:
         thread.start()
     try:
