@@ -173,7 +173,13 @@ METHODS: "dict[str, Method]" = {
                 "the heaviest Gaussian of each pixel's mixture over all frames: the "
                 "original notebook's rule, agreeing with scikit-learn"
             ),
-            estimate="mean of the most weighted of n_components Gaussians fitted by EM",
+            estimate=(
+                "the mean of the most weighted of n_components Gaussians fitted by EM with "
+                "scikit-learn's GaussianMixture rules: k-means initialisation, reg_covar added "
+                "to the variances, stop when the mean log-likelihood per sample changes by "
+                "less than tol or after max_iter iterations; sparse, changing foreground gets "
+                "the smaller weight"
+            ),
             per_pixel=True,
             iterate=_iterate_gmm,
             count_steps=_count_gmm_steps,
@@ -328,22 +334,10 @@ def extract_background(
 ) -> np.ndarray:
     """Static background of a time series of images.
 
-    ``method`` picks how (see :data:`METHODS`; all of them are listed in the
-    README with measured quality):
+    ``method`` picks how, from the table :data:`METHODS` (the README
+    measures the quality of each):
 
-    - ``"gmm"`` (default): for every pixel and channel, a mixture of
-      ``n_components`` Gaussians is fitted by EM to its values over time
-      (scikit-learn's ``GaussianMixture`` rules: k-means initialisation,
-      ``reg_covar`` added to variances, stop when the mean log-likelihood
-      per sample changes by less than ``tol`` or after ``max_iter``
-      iterations). The background is the mean of the most weighted
-      component: sparse, changing foreground gets the smaller weight.
-    - ``"motionless"``: each pixel keeps its 19 frames with the least motion
-      around it (see :mod:`napari_gmm_background.motion`); their median is
-      refined with every frame that agrees with it within the noise. The
-      most accurate where foreground lingers or covers much of the view.
-    - ``"motionless-gmm"``: the same, starting from the rule of ``"gmm"`` on
-      the kept frames.
+    {methods}
 
     Parameters
     ----------
@@ -373,7 +367,7 @@ def extract_background(
         Seed for the "sklearn" engine's k-means; the "numba" engine uses
         none, its initialisation is deterministic.
     method : str
-        A name of :data:`METHODS`: "gmm", "motionless" or "motionless-gmm".
+        A name of :data:`METHODS`; :data:`DEFAULT_METHOD` by default.
     rgb : bool, optional
         Whether the last axis is colour (length 3 or 4), whose channels
         move together; by default guessed as napari does: a last axis of
@@ -415,6 +409,21 @@ def extract_background(
     if _is_dask(data):
         return _extract_background_dask(data, time_axis=time_axis, rgb=rgb, **kwargs)
     return run_to_end(iter_background(data, time_axis=time_axis, rgb=rgb, **kwargs))
+
+
+def _describe_methods() -> str:
+    """The method list of :func:`extract_background`'s docstring, from the table."""
+    import textwrap
+
+    items = []
+    for row in METHODS.values():
+        default = " (default)" if row.name == DEFAULT_METHOD else ""
+        item = f"- ``{row.name!r}``{default}: {row.summary}. How: {row.estimate}."
+        items.append(textwrap.fill(item, 76, subsequent_indent="  "))
+    return textwrap.indent("\n".join(items), "    ").lstrip()
+
+
+extract_background.__doc__ = extract_background.__doc__.replace("{methods}", _describe_methods())
 
 
 def _is_dask(data) -> bool:
