@@ -55,12 +55,6 @@ def test_stacks_are_views_of_the_frames_in_index_order():
         np.testing.assert_array_equal(stack[..., 0], frames[:, z, c])
 
 
-def test_image_axes_are_required_where_asked():
-    Layout.of((10, 32, 48)).require_image("this")
-    with pytest.raises(ValueError, match=r"this need \(T, H, W\)"):
-        Layout.of((10, 7)).require_image("this")
-
-
 def test_iter_by_stack_runs_each_stack_and_counts_all_steps():
     frames = np.random.default_rng(0).random((6, 3, 4, 5))  # T, C, Y, X
     layout = Layout.of(frames.shape)

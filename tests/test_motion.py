@@ -24,7 +24,9 @@ def age(background, truth):
 
 def test_motionless_recovers_what_a_lingering_object_hides():
     frames, truth = synthetic_lingering(seed=1)
-    assert age(extract_background(frames), truth) > 4  # the seed rule picks the object
+    assert (
+        age(extract_background(frames, method="notebook"), truth) > 4
+    )  # the seed rule picks the object
     assert age(extract_background(frames, method="motionless"), truth) < 0.4
     assert age(extract_background(frames, method="motionless-gmm"), truth) < 0.4
 
@@ -33,7 +35,7 @@ def test_motionless_on_a_uint16_timelapse_with_many_cells():
     frames, truth = synthetic_timelapse(100, 96, 96, n_cells=8, seed=6)
     result = extract_background(frames, method="motionless")
     assert result.dtype == np.uint16
-    assert age(result, truth) < 0.25 * age(extract_background(frames), truth)
+    assert age(result, truth) < 0.25 * age(extract_background(frames, method="notebook"), truth)
     assert age(result, truth) < 100  # cells up to 4000 above a ~1500 background
 
 
@@ -73,8 +75,11 @@ def test_motionless_options_and_errors():
         extract_background(frames, method="mode")
     with pytest.raises(ValueError, match="engine must be one of"):
         extract_background(frames, method="motionless", engine="opencv")
-    with pytest.raises(ValueError, match=r"\(T, H, W\)"):
-        extract_background(frames[:, 0, 0], method="motionless")
+    # A series without two image axes is one row of pixels.
+    np.testing.assert_array_equal(
+        extract_background(frames[:, 0], method="motionless"),
+        extract_background(frames[:, :1], method="motionless")[0],
+    )
 
 
 def test_refinement_averages_the_noise_of_the_few_kept_frames():
@@ -83,7 +88,7 @@ def test_refinement_averages_the_noise_of_the_few_kept_frames():
     few_frames_only = motionless_background(frames, tolerance=0.0)
     # Seed rule and 19-frame median both carry the noise; the refined median does not.
     assert age(refined, truth) < 0.6 * age(few_frames_only, truth)
-    assert age(refined, truth) < 0.6 * age(extract_background(frames), truth)
+    assert age(refined, truth) < 0.6 * age(extract_background(frames, method="notebook"), truth)
     assert age(refined, truth) < 2.0
 
 
@@ -96,13 +101,15 @@ def test_an_object_that_stood_perfectly_still_then_left_is_not_background():
     frames[:60, 10:40, 20:50] = 230
     result = extract_background(frames, method="motionless")
     np.testing.assert_array_equal(result, scene)
-    assert age(extract_background(frames), scene) > 10  # the seed rule keeps the object
+    assert (
+        age(extract_background(frames, method="notebook"), scene) > 10
+    )  # the seed rule keeps the object
 
 
 def test_motionless_gmm_starts_from_the_mixture_and_refines_the_same_way():
     frames, truth = synthetic_lingering(seed=4)
     result = extract_background(frames, method="motionless-gmm")
-    assert age(result, truth) < 0.5 < age(extract_background(frames), truth)
+    assert age(result, truth) < 0.5 < age(extract_background(frames, method="notebook"), truth)
 
 
 def test_integer_and_float_data_give_the_same_background():
@@ -143,3 +150,13 @@ def test_noise_estimate_matches_the_noise_added():
     frames = 100 + rng.normal(0, 5.0, (40, 64, 64))
     assert estimate_noise(frames) == pytest.approx(5.0, rel=0.05)
     assert estimate_noise(frames[:1]) == 0.0
+
+
+def test_cells_scale_with_the_image_and_motion_is_scored_per_cell():
+    from napari_gmm_background.motion import cell_size_for
+
+    assert cell_size_for(240, 320) == 1 and cell_size_for(512, 512) == 2
+    assert cell_size_for(1080, 1920) == 4
+    frames, _ = synthetic_traffic(n_frames=12, height=40, width=60, seed=9)
+    scores = motion_scores(frames, window=3, cell=4)
+    assert scores.shape == (12, 10, 15)

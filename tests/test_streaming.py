@@ -22,13 +22,23 @@ def road(tmp_path_factory):
 def test_streamed_background_is_bit_identical(road, budget):
     path, frames = road
     np.testing.assert_array_equal(
-        video_background(path, memory_budget=budget), extract_background(frames)
+        video_background(path, memory_budget=budget, method="notebook"),
+        extract_background(frames, method="notebook"),
     )
+
+
+def test_the_default_method_runs_in_memory_and_says_so_over_the_budget(road):
+    path, frames = road
+    np.testing.assert_array_equal(video_background(path), extract_background(frames))
+    with pytest.raises(ValueError, match="'notebook'"):
+        video_background(path, memory_budget=60_000)
 
 
 def test_streamed_model_equals_the_in_memory_model(road):
     path, frames = road
-    background, model = video_background(path, memory_budget=60_000, keep_model=True)
+    background, model = video_background(
+        path, memory_budget=60_000, keep_model=True, method="notebook"
+    )
     expected = fit_background_model(frames)
     np.testing.assert_array_equal(background, expected.background())
     for name in ("weights", "means", "variances", "n_iter", "converged"):
@@ -37,7 +47,7 @@ def test_streamed_model_equals_the_in_memory_model(road):
 
 def test_progress_has_decode_and_fit_stages_over_every_pass(road):
     path, _ = road
-    steps, _ = drain(iter_video_background(path, memory_budget=60_000))
+    steps, _ = drain(iter_video_background(path, memory_budget=60_000, method="notebook"))
     decode = [s for s in steps if s.stage == "decode"]
     fit = [s for s in steps if s.stage == "fit"]
     assert decode and fit and len(decode) + len(fit) == len(steps)
@@ -49,8 +59,8 @@ def test_progress_has_decode_and_fit_stages_over_every_pass(road):
 def test_frame_selection(road):
     path, frames = road
     np.testing.assert_array_equal(
-        video_background(path, frames=slice(3, 40, 2), memory_budget=60_000),
-        extract_background(frames[3:40:2]),
+        video_background(path, frames=slice(3, 40, 2), memory_budget=60_000, method="notebook"),
+        extract_background(frames[3:40:2], method="notebook"),
     )
     with pytest.raises(ValueError, match="no frames selected"):
         video_background(path, frames=slice(50, 60))
@@ -72,6 +82,6 @@ def test_methods_that_need_memory_run_in_memory_or_are_refused_before_decoding(r
 )
 def test_parameters_are_refused_before_anything_is_decoded(road, bad):
     path, _ = road
-    generator = iter_video_background(path, memory_budget=60_000, **bad)
+    generator = iter_video_background(path, memory_budget=60_000, method="notebook", **bad)
     with pytest.raises(ValueError, match=next(iter(bad))):
         next(generator)

@@ -21,15 +21,34 @@ _BLOCK = 64
 
 
 @_jit_parallel
-def grey_into(frame, out):
-    """Sum of the channels of an (H, W, C) frame into (H, W) float32 ``out``."""
-    height, width, n_channels = frame.shape
-    for y in numba.prange(height):
-        for x in range(width):
+def cell_grey_into(rows, n_channels, cell, out):
+    """Mean over each ``cell`` x ``cell`` block of the channel sums of a frame.
+
+    ``rows`` is the (H, W, C) frame as (H, W * C), each row contiguous;
+    ``out`` (ceil(H / cell), ceil(W / cell)) float32; blocks at the right and
+    bottom edges may be partial. With ``cell`` 1, the channel sums
+    themselves (summed in float32, channel by channel).
+    """
+    height, row_length = rows.shape
+    width = row_length // n_channels
+    out_height, out_width = out.shape
+    for cy in numba.prange(out_height):
+        y0 = cy * cell
+        y1 = min(y0 + cell, height)
+        # The block's rows are summed first, along whole contiguous rows.
+        block = np.zeros(row_length, dtype=np.float32)
+        for y in range(y0, y1):
+            for k in range(row_length):
+                block[k] += np.float32(rows[y, k])
+        for cx in range(out_width):
+            x0 = cx * cell
+            x1 = min(x0 + cell, width)
             total = np.float32(0)
-            for c in range(n_channels):
-                total += np.float32(frame[y, x, c])
-            out[y, x] = total
+            for k in range(x0 * n_channels, x1 * n_channels):
+                total += block[k]
+            if cell > 1:
+                total /= np.float32((y1 - y0) * (x1 - x0))
+            out[cy, cx] = total
 
 
 @_jit_parallel
@@ -137,37 +156,43 @@ def _median_of_counts(counts, width, n, low):
     return low + lower
 
 
-@_jit
-def _first_estimates(frames, best_frames, n_kept, first_estimates, y, x0, x1, kept, first):
-    """Pixels x0:x1 of row y: the median of each one's kept frames into ``first``.
+@_jit_parallel
+def kept_medians(frames, best_frames, cell, row_start, row_stop, out):
+    """First estimates of rows ``row_start:row_stop``: the median of the kept frames.
 
-    ``first_estimates`` (H, W, C), when not empty, is taken instead.
+    ``best_frames`` (ceil(H / cell), ceil(W / cell), S) holds the kept frame
+    indices of each cell of ``cell`` x ``cell`` pixels; every pixel-channel
+    of the cell takes the median of its own values in those frames.
     """
-    for x in range(x0, x1):
-        for c in range(frames.shape[3]):
-            if first_estimates.size:
-                first[x - x0, c] = first_estimates[y, x, c]
-                continue
-            for j in range(n_kept):
-                kept[j] = frames[best_frames[y, x, j], y, x, c]
-            first[x - x0, c] = median_in_place(kept, n_kept)
+    n_kept = best_frames.shape[2]
+    width, n_channels = frames.shape[2], frames.shape[3]
+    for y in numba.prange(row_start, row_stop):
+        kept = np.empty(n_kept, dtype=np.float64)
+        cells = best_frames[y // cell]
+        for x in range(width):
+            for c in range(n_channels):
+                for j in range(n_kept):
+                    kept[j] = frames[cells[x // cell, j], y, x, c]
+                out[y, x, c] = median_in_place(kept, n_kept)
 
 
 @_jit_parallel
-def motionless_medians(
-    frames, best_frames, n_kept, first_estimates, tolerance, count_width, row_start, row_stop, out
+def agreeing_medians(
+    frames, first_estimates, tolerance, count_width, joint, row_start, row_stop, out
 ):
     """Background of rows ``row_start:row_stop`` into ``out`` (H, W, C) float64.
 
-    For every pixel-channel: a first estimate, the median of its ``n_kept``
-    least moving frames (or ``first_estimates`` (H, W, C) when that is not
-    empty); then the median of all frames within ``tolerance`` of it. The
-    first is robust to whatever still moves in a few kept frames; the
-    second averages the noise over every frame that shows the same thing.
+    For every pixel-channel, the median of all frames within ``tolerance`` of
+    its first estimate (``first_estimates`` (H, W, C)); with ``joint``, of the
+    frames in which every channel of the pixel is within it, so that the
+    channels are estimated from the same frames and cannot mix colours. The
+    first estimate is robust to whatever still moves in a few kept frames;
+    this averages the noise over every frame that shows the same thing.
     For integer data whose agreeing values span at most ``count_width``
-    levels (0 for float data), the second median counts values while the
-    frames are read in order (one pass, like a histogram); float data is
-    copied pixel by pixel and partitioned.
+    levels (0 for float data), the median counts values while the frames are
+    read in order (one pass, like a histogram); float data is copied pixel
+    by pixel and partitioned. Where no frame agrees, the first estimate is
+    kept.
     """
     n_frames, _, width, n_channels = frames.shape
     n_blocks = (width + _BLOCK - 1) // _BLOCK
@@ -175,33 +200,42 @@ def motionless_medians(
         y = row_start + job // n_blocks
         x0 = (job % n_blocks) * _BLOCK
         x1 = min(x0 + _BLOCK, width)
-        kept = np.empty(n_kept, dtype=np.float64)
-        first = np.empty((x1 - x0, n_channels), dtype=np.float64)
-        _first_estimates(frames, best_frames, n_kept, first_estimates, y, x0, x1, kept, first)
         n_agreeing = np.zeros((x1 - x0, n_channels), dtype=np.int64)
         if count_width > 0:
             low = np.empty((x1 - x0, n_channels), dtype=np.int64)
             span = np.empty((x1 - x0, n_channels), dtype=np.int64)
             for i in range(x1 - x0):
                 for c in range(n_channels):
-                    low[i, c] = np.int64(np.ceil(first[i, c] - tolerance))
-                    span[i, c] = np.int64(np.floor(first[i, c] + tolerance)) - low[i, c] + 1
+                    first = first_estimates[y, x0 + i, c]
+                    low[i, c] = np.int64(np.ceil(first - tolerance))
+                    span[i, c] = np.int64(np.floor(first + tolerance)) - low[i, c] + 1
             counts = np.zeros((x1 - x0, n_channels, count_width), dtype=np.int32)
             for t in range(n_frames):
                 for x in range(x0, x1):
+                    i = x - x0
+                    if joint:
+                        inside = True
+                        for c in range(n_channels):
+                            level = np.int64(frames[t, y, x, c]) - low[i, c]
+                            if level < 0 or level >= span[i, c]:
+                                inside = False
+                                break
+                        if inside:
+                            for c in range(n_channels):
+                                counts[i, c, np.int64(frames[t, y, x, c]) - low[i, c]] += 1
+                                n_agreeing[i, c] += 1
+                        continue
                     for c in range(n_channels):
-                        level = np.int64(frames[t, y, x, c]) - low[x - x0, c]
-                        if 0 <= level < span[x - x0, c]:
-                            counts[x - x0, c, level] += 1
-                            n_agreeing[x - x0, c] += 1
+                        level = np.int64(frames[t, y, x, c]) - low[i, c]
+                        if 0 <= level < span[i, c]:
+                            counts[i, c, level] += 1
+                            n_agreeing[i, c] += 1
             for x in range(x0, x1):
+                i = x - x0
                 for c in range(n_channels):
-                    if n_agreeing[x - x0, c] > 0:
+                    if n_agreeing[i, c] > 0:
                         out[y, x, c] = _median_of_counts(
-                            counts[x - x0, c],
-                            span[x - x0, c],
-                            n_agreeing[x - x0, c],
-                            low[x - x0, c],
+                            counts[i, c], span[i, c], n_agreeing[i, c], low[i, c]
                         )
         else:
             samples = np.empty((x1 - x0, n_channels, n_frames), dtype=np.float64)
@@ -210,19 +244,25 @@ def motionless_medians(
                     for c in range(n_channels):
                         samples[x - x0, c, t] = frames[t, y, x, c]
             agreeing = np.empty(n_frames, dtype=np.float64)
+            everywhere = np.empty(n_frames, dtype=np.bool_)
             for x in range(x0, x1):
+                i = x - x0
+                for t in range(n_frames):
+                    everywhere[t] = True
+                    for c in range(n_channels):
+                        if not abs(samples[i, c, t] - first_estimates[y, x, c]) <= tolerance:
+                            everywhere[t] = False
                 for c in range(n_channels):
-                    series = samples[x - x0, c]
-                    centre = first[x - x0, c]
+                    centre = first_estimates[y, x, c]
                     n = 0
                     for t in range(n_frames):
-                        if abs(series[t] - centre) <= tolerance:
-                            agreeing[n] = series[t]
+                        if everywhere[t] if joint else abs(samples[i, c, t] - centre) <= tolerance:
+                            agreeing[n] = samples[i, c, t]
                             n += 1
-                    n_agreeing[x - x0, c] = n
+                    n_agreeing[i, c] = n
                     if n > 0:
                         out[y, x, c] = median_in_place(agreeing, n)
         for x in range(x0, x1):
             for c in range(n_channels):
                 if n_agreeing[x - x0, c] == 0:  # a first estimate between distant values
-                    out[y, x, c] = first[x - x0, c]
+                    out[y, x, c] = first_estimates[y, x, c]

@@ -309,7 +309,7 @@ class BackgroundWidget(Container):
         """The selected frames and the run's settings; ValueError says what is wrong."""
         import numpy as np
 
-        from .io import memory_budget
+        from .io import format_bytes, memory_budget
 
         if layer.multiscale:
             raise ValueError(f"{layer.name} is multiscale; pick a single-scale layer.")
@@ -439,11 +439,3 @@ def display_range(image: "np.ndarray") -> tuple:
         if high <= low:
             high = low + 1.0
     return low, high
-
-
-def format_bytes(size: int) -> str:
-    """A byte count for people: 1.5 GiB, 820 MiB, 12 KiB."""
-    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["synthetic_lingering", "synthetic_timelapse", "synthetic_traffic"]
+__all__ = [
+    "synthetic_fluorescence",
+    "synthetic_foliage",
+    "synthetic_lingering",
+    "synthetic_timelapse",
+    "synthetic_traffic",
+]
 
 
 def _smooth_texture(rng: np.random.Generator, height: int, width: int, scale: int) -> np.ndarray:
@@ -207,6 +213,171 @@ def synthetic_lingering(
         x_lo, x_hi = max(x, 0), min(x + size_x, width)
         if x_lo < x_hi:
             frame[y : y + size_y, x_lo:x_hi] = pattern[:, x_lo - x : x_hi - x]
+        frame += rng.normal(0, noise, frame.shape).astype(np.float32)
+        frames[t] = np.clip(np.rint(frame), 0, 255)
+    return frames, background
+
+
+def synthetic_fluorescence(
+    n_frames: int = 200,
+    height: int = 512,
+    width: int = 512,
+    *,
+    n_cells: int = 40,
+    photons: float = 300.0,
+    offset: float = 100.0,
+    adu_per_photon: float = 2.0,
+    read_noise: float = 3.0,
+    seed: int = 0,
+    with_cell_mask: bool = False,
+) -> tuple:
+    """A fluorescence time-lapse as a camera records it, with its true background.
+
+    The static scene: background fluorescence of ``photons`` per pixel and
+    frame, dimmed towards the corners (vignetting) and under out-of-focus
+    dust (soft dark disks), plus fixed bright debris. Over it, textured
+    cells crawl slowly (some barely move for most of the movie) and some
+    divide into two daughters that move apart. Each frame is photon counts
+    (Poisson) times ``adu_per_photon``, plus the camera ``offset`` and
+    Gaussian read noise, as uint16.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        (n_frames, height, width) uint16.
+    background : numpy.ndarray
+        (height, width) float64: the expected value of a frame without
+        cells, ``offset + adu_per_photon * scene``, in ADU.
+    touched : numpy.ndarray
+        With ``with_cell_mask``: (height, width) bool, where a cell ever
+        added at least one photon; elsewhere the pixel is only noise.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    radius2 = ((yy - height / 2) / height) ** 2 + ((xx - width / 2) / width) ** 2
+    scene = photons * (1.0 - 0.8 * radius2) * (0.85 + 0.3 * _smooth_texture(rng, height, width, 32))
+    for _ in range(max(1, height * width // 40000)):  # dust: soft dark disks
+        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(8, 25)
+        scene *= 1.0 - 0.35 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+    for _ in range(max(1, height * width // 25000)):  # fixed debris: part of the background
+        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(1.5, 4)
+        scene += rng.uniform(100, 600) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+
+    # Cells: position, velocity, radius, brightness; a quarter barely move.
+    cells = []
+    for index in range(n_cells):
+        speed = 0.05 if index % 4 == 0 else rng.uniform(0.2, 1.0)
+        angle = rng.uniform(0, 2 * np.pi)
+        cells.append(
+            {
+                "position": rng.uniform([0, 0], [height, width]),
+                "velocity": speed * np.array([np.sin(angle), np.cos(angle)]),
+                "radius": rng.uniform(7, 13),
+                "brightness": rng.uniform(300, 1500),
+                "divides": int(rng.integers(n_frames // 4, n_frames)) if index % 3 == 0 else -1,
+                "phase": rng.uniform(0, 2 * np.pi),
+            }
+        )
+    frames = np.empty((n_frames, height, width), dtype=np.uint16)
+    touched = np.zeros((height, width), dtype=bool)
+    for t in range(n_frames):
+        expected = scene.copy()
+        for cell in list(cells):
+            if t == cell["divides"]:  # two daughters move apart
+                cell["divides"] = -1
+                cell["radius"] *= 0.8
+                twin = dict(cell, velocity=-cell["velocity"] + rng.normal(0, 0.3, 2))
+                cell["velocity"] = cell["velocity"] + rng.normal(0, 0.3, 2)
+                cells.append(twin)
+            cell["position"] = (cell["position"] + cell["velocity"]) % (height, width)
+            cy, cx = cell["position"]
+            r = cell["radius"]
+            reach = int(3 * r) + 1
+            rows = slice(max(0, int(cy) - reach), min(height, int(cy) + reach + 1))
+            cols = slice(max(0, int(cx) - reach), min(width, int(cx) + reach + 1))
+            dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
+            body = np.exp(-(dy**2 + dx**2) / (2 * r**2))
+            texture = 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
+            added = cell["brightness"] * body * texture
+            expected[rows, cols] += added
+            touched[rows, cols] |= added >= 1.0
+        counts = rng.poisson(expected)
+        image = offset + adu_per_photon * counts + rng.normal(0, read_noise, expected.shape)
+        frames[t] = np.clip(np.rint(image), 0, 65535)
+    background = offset + adu_per_photon * scene
+    return (frames, background, touched) if with_cell_mask else (frames, background)
+
+
+def synthetic_foliage(
+    n_frames: int = 200,
+    height: int = 180,
+    width: int = 240,
+    *,
+    n_leaves: int = 120,
+    cover: float = 0.5,
+    noise: float = 3.0,
+    seed: int = 0,
+) -> tuple:
+    """Leaves waving in the wind in front of a static scene, and a passer-by.
+
+    The hard case for motion-based methods: over the part of the view the
+    foliage hangs in (the left ``cover`` of the frame), leaves sway all the
+    time and hide any pixel for much of the movie, so no moment there is
+    both still and clear. Each leaf is a textured green ellipse swinging
+    around its own anchor with its own period; a person crosses the clear
+    part once.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        (n_frames, height, width, 3) uint8, RGB.
+    background : numpy.ndarray
+        (height, width, 3) uint8: the scene without leaves or person.
+    """
+    rng = np.random.default_rng(seed)
+    texture = _smooth_texture(rng, height, width, 10)
+    bricks = ((np.arange(height)[:, None] // 8 + np.arange(width)[None, :] // 16) % 2) * 25
+    grey = 80 + 90 * texture + bricks
+    background = np.stack([grey * 1.05, grey * 0.9, grey * 0.75], axis=-1)
+    background = np.clip(np.rint(background), 0, 255).astype(np.uint8)
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    reach = cover * width
+    leaves = []
+    for _ in range(n_leaves):
+        leaves.append(
+            {
+                "anchor": rng.uniform([0, 0], [height, reach]),
+                "amplitude": rng.uniform(4, 14, 2),
+                "period": rng.uniform(12, 40, 2),
+                "phase": rng.uniform(0, 2 * np.pi, 2),
+                "size": rng.uniform([5, 9], [9, 16]),
+                "angle": rng.uniform(0, np.pi),
+                "colour": np.array([40, 110, 30]) * rng.uniform(0.6, 1.4),
+            }
+        )
+    person = (height // 3, int(0.55 * width), int(0.35 * width))  # top, width span
+    frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
+    for t in range(n_frames):
+        frame = background.astype(np.float32)
+        crossing = (t - n_frames // 3) / max(n_frames // 4, 1)
+        if 0 <= crossing < 1:  # a person crosses the clear part once
+            x = int(person[1] + crossing * person[2])
+            frame[person[0] : person[0] + height // 2, x : x + 14] = (150, 60, 70)
+        for leaf in leaves:
+            cy, cx = leaf["anchor"] + leaf["amplitude"] * np.sin(
+                2 * np.pi * t / leaf["period"] + leaf["phase"]
+            )
+            a, b = leaf["size"]
+            r = int(b) + 1
+            rows = slice(max(0, int(cy) - r), min(height, int(cy) + r + 1))
+            cols = slice(max(0, int(cx) - r), min(width, int(cx) + r + 1))
+            dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
+            c, s = np.cos(leaf["angle"]), np.sin(leaf["angle"])
+            u, v = (dx * c + dy * s) / b, (-dx * s + dy * c) / a
+            inside = u**2 + v**2 <= 1
+            shade = 0.75 + 0.25 * np.cos(6 * u)[..., None]  # veins
+            frame[rows, cols][inside] = (leaf["colour"] * shade)[inside]
         frame += rng.normal(0, noise, frame.shape).astype(np.float32)
         frames[t] = np.clip(np.rint(frame), 0, 255)
     return frames, background

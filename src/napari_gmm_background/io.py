@@ -25,6 +25,7 @@ __all__ = [
     "VideoInfo",
     "VideoReadError",
     "as_colour",
+    "format_bytes",
     "iter_video_frames",
     "memory_budget",
     "open_capture",
@@ -94,6 +95,14 @@ def memory_budget() -> int:
                 f"{MEMORY_BUDGET_VARIABLE}={setting!r} is not a size like 500M or 2G"
             ) from None
     return int(MEMORY_FRACTION * _available_memory())
+
+
+def format_bytes(size: int) -> str:
+    """A byte count for people: 1.5 GiB, 820 MiB, 12 KiB."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} bytes"
 
 
 def parse_size(text: str) -> int:

@@ -102,9 +102,8 @@ class Layout:
     stack_shape : tuple of int
         The other axes (channels, Z, ...): each index is an independent stack.
     image_shape : tuple of int
-        (Y, X). Data with fewer than two image axes is seen as (1, X) or
-        (1, 1): per-pixel methods do not care, methods that look at
-        neighbouring pixels refuse it.
+        (Y, X). Data with fewer than two image axes is one row of pixels,
+        (1, X), or a single pixel, (1, 1).
     n_colours : int
         Length of the trailing colour axis, or 1 without one.
     rgb : bool
@@ -156,15 +155,6 @@ class Layout:
     def stack_frames_shape(self) -> tuple:
         """(T, Y, X, colours): the shape each method works on."""
         return (self.n_frames, *self.image_shape, self.n_colours)
-
-    def require_image(self, what: str) -> None:
-        """ValueError unless there are two image axes, for methods that need them."""
-        if self.n_image_axes < 2:
-            raise ValueError(
-                f"{what} need (T, H, W) or (T, H, W, C) frames: two image axes besides "
-                f"time and any other axes; got frames of {self.spatial_shape}. Use a "
-                "per-pixel method for other layouts."
-            )
 
     def stacks(self, frames: np.ndarray) -> "Iterator[tuple[tuple, np.ndarray]]":
         """Each stack's index and its frames as a (T, Y, X, colours) view."""

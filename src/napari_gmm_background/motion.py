@@ -52,6 +52,8 @@ __all__ = [
     "estimate_noise",
     "iter_motionless_background",
     "iter_stack_background",
+    "cell_size_for",
+    "refine_frames_for",
     "motion_scores",
     "motionless_background",
 ]
@@ -61,8 +63,17 @@ __all__ = [
 DEFAULT_N_SAMPLES = 19
 DEFAULT_WINDOW_FRACTION = 0.1
 DEFAULT_TOLERANCE = 5.0
-# The second, pixel-sized scale of the motion score.
-_LOCAL_SIZE = (5, 5)
+# The second, pixel-sized scale of the motion score, in pixels.
+_LOCAL_PIXELS = 5
+# Motion measured on a grid of cells, where the frames are large: about
+# this many cells across the smaller image side (see cell_size_for).
+CELLS_ACROSS = 256
+# The refinement reads every frame up to this many samples per channel
+# (pixels x frames, about 1080p x 128 frames), then evenly spread frames,
+# at least MIN_REFINE_FRAMES: beyond a hundred or so, more frames hardly
+# lower the noise of a median.
+MAX_REFINE_SAMPLES = 2**28
+MIN_REFINE_FRAMES = 128
 
 # Progress is reported every _FRAMES_PER_STEP scored frames and after each of
 # _ROW_BANDS bands of the second pass: a cancel is honoured within a step.
@@ -70,36 +81,40 @@ _FRAMES_PER_STEP = 16
 _ROW_BANDS = 8
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
-    """Sum of the channels of a (H, W, C) frame in float32 (colour order does not matter)."""
-    if frame.shape[2] == 1:
+def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
+    """Channel sums of a (H, W, C) frame in float32, averaged over cells of ``cell`` pixels."""
+    if cell == 1 and frame.shape[2] == 1:
         return frame[..., 0].astype(np.float32)
-    from ._motion_kernels import grey_into
+    from ._motion_kernels import cell_grey_into
 
-    grey = np.empty(frame.shape[:2], dtype=np.float32)
-    grey_into(frame, grey)
+    height, width, n_channels = frame.shape
+    grey = np.empty((-(-height // cell), -(-width // cell)), dtype=np.float32)
+    rows = np.ascontiguousarray(frame).reshape(height, width * n_channels)
+    cell_grey_into(rows, n_channels, cell, grey)
     return grey
 
 
-def _iter_scores(frames: np.ndarray, window: int):
-    """Yield ``(t, scores)`` for every frame of (T, H, W, C), scores (H, W) float32.
+def _iter_scores(frames: np.ndarray, window: int, cell: int = 1):
+    """Yield ``(t, scores)`` for every frame of (T, H, W, C), scores float32 per cell.
 
-    Only three grey frames are alive at a time, so scoring a long stack
-    costs no stack-sized temporaries.
+    A cell is ``cell`` x ``cell`` pixels (the scores are (H, W) for 1). Only
+    three grey frames are alive at a time, so scoring a long stack costs no
+    stack-sized temporaries.
     """
     import cv2
 
     n_frames = frames.shape[0]
     size = (window, window)
+    local = _local_size(cell)
     if n_frames == 1:
-        yield 0, np.zeros(frames.shape[1:3], dtype=np.float32)
+        yield 0, np.zeros(_cell_grey(frames[0], cell).shape, dtype=np.float32)
         return
     check_finite = not np.issubdtype(frames.dtype, np.integer)
     previous_change = None
-    grey = _grey(frames[0])
+    grey = _cell_grey(frames[0], cell)
     for t in range(n_frames):
         if t + 1 < n_frames:
-            following = _grey(frames[t + 1])
+            following = _cell_grey(frames[t + 1], cell)
             next_change = np.abs(following - grey)
         else:
             next_change = previous_change
@@ -109,26 +124,51 @@ def _iter_scores(frames: np.ndarray, window: int):
         if check_finite and not np.isfinite(scores).all():
             raise ValueError(NON_FINITE_MESSAGE)
         around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
-        around += cv2.blur(scores, _LOCAL_SIZE, borderType=cv2.BORDER_REPLICATE)
+        around += cv2.blur(scores, (local, local), borderType=cv2.BORDER_REPLICATE)
         yield t, around
         previous_change = next_change
         if t + 1 < n_frames:
             grey = following
 
 
-def motion_scores(frames: np.ndarray, *, window: int) -> np.ndarray:
+def _local_size(cell: int) -> int:
+    """Side, in cells, of the small scale of the motion score: about 5 pixels."""
+    return max(1, round(_LOCAL_PIXELS / cell)) | 1
+
+
+def cell_size_for(height: int, width: int) -> int:
+    """Pixels per side of the cells motion is measured on, for images of this size.
+
+    Motion is averaged over a window a tenth of the image wide, so a grid
+    of about :data:`CELLS_ACROSS` cells across the smaller side sees it as
+    well as every pixel does, at a fraction of the cost; neighbouring pixels
+    of a cell then take their background from the same still moments.
+    """
+    return max(1, round(min(height, width) / CELLS_ACROSS))
+
+
+def refine_frames_for(n_frames: int, n_pixels: int) -> int:
+    """How many frames the refinement reads of a stack: all, unless it is very large."""
+    return min(n_frames, max(MIN_REFINE_FRAMES, MAX_REFINE_SAMPLES // max(n_pixels, 1)))
+
+
+def motion_scores(frames: np.ndarray, *, window: int, cell: int = 1) -> np.ndarray:
     """Motion of every sample: (T, H, W) float32 from (T, H, W[, C]) frames.
 
     The larger absolute change (summed over channels) to the previous and to
     the next frame, averaged over a ``window`` x ``window`` neighbourhood,
-    plus the same averaged over 5 x 5.
+    plus the same averaged over about 5 x 5 pixels. With ``cell`` > 1, per
+    cell of ``cell`` x ``cell`` pixels (the frames averaged over each cell
+    first), and ``window`` counts cells: (T, ceil(H / cell), ceil(W / cell)).
     For inspection; the methods score frame by frame without keeping this.
     """
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[..., np.newaxis]
-    scores = np.empty(frames.shape[:3], dtype=np.float32)
-    for t, frame_scores in _iter_scores(frames, window):
+    scores = None
+    for t, frame_scores in _iter_scores(frames, window, cell):
+        if scores is None:
+            scores = np.empty((len(frames),) + frame_scores.shape, dtype=np.float32)
         scores[t] = frame_scores
     return scores
 
@@ -210,25 +250,47 @@ def iter_stack_background(
     window: "int | None" = None,
     tolerance: float = DEFAULT_TOLERANCE,
     first_estimate: "FirstEstimate | None" = None,
+    cell_size: "int | None" = 1,
+    joint_colour: bool = False,
+    max_refine_frames: "int | None" = None,
 ) -> "Generator[Progress, None, np.ndarray]":
     """The motionless background of one (T, Y, X, colours) stack, float64.
 
-    Yields :func:`count_stack_steps` progress steps. ``first_estimate``
-    None takes the median of each pixel's kept frames.
+    Yields :func:`count_stack_steps` progress steps.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        (T, Y, X, colours) frames.
+    n_samples, window, tolerance
+        As :func:`motionless_background` (``window`` in cells).
+    first_estimate : callable, optional
+        Takes the kept frames (n_kept, Y, X, colours) to a first estimate;
+        None takes the median of each pixel's kept frames.
+    cell_size : int or None
+        Motion is scored, and frames kept, per cell of this many pixels
+        across; None picks :func:`cell_size_for` the image.
+    joint_colour : bool
+        A frame agrees with the first estimate only where all its colour
+        channels do, so every channel's median comes from the same frames.
+    max_refine_frames : int, optional
+        Refine with at most this many frames, every n-th.
     """
     from . import _motion_kernels
 
     n_frames, height, width, n_colours = stack.shape
+    cell = cell_size_for(height, width) if cell_size is None else int(cell_size)
+    grid = (-(-height // cell), -(-width // cell))
     if window is None:
-        window = _window_for(height, width)
+        window = _window_for(*grid)
     n_kept = min(n_frames, n_samples)
     total = count_stack_steps(stack.shape, refines_a_first_estimate=first_estimate is not None)
     done = 0
 
-    best = np.empty((height, width, n_kept), dtype=np.uint64)
-    worst = np.full((height, width), np.iinfo(np.uint64).max, dtype=np.uint64)
-    batch = np.empty((min(_FRAMES_PER_STEP, n_frames), height, width), dtype=np.float32)
-    for t, scores in _iter_scores(stack, window):
+    best = np.empty(grid + (n_kept,), dtype=np.uint64)
+    worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
+    batch = np.empty((min(_FRAMES_PER_STEP, n_frames),) + grid, dtype=np.float32)
+    for t, scores in _iter_scores(stack, window, cell):
         batch[t % _FRAMES_PER_STEP] = scores
         if (t + 1) % _FRAMES_PER_STEP == 0 or t + 1 == n_frames:
             first = t - t % _FRAMES_PER_STEP
@@ -237,17 +299,23 @@ def iter_stack_background(
             )
             done += 1
             yield Progress(done, total)
-    best_frames = np.empty((height, width, n_kept), dtype=np.int32)
+    best_frames = np.empty(grid + (n_kept,), dtype=np.int32)
     _motion_kernels.frames_of(best, best_frames)
     del best, worst, batch
 
-    first_estimates = np.empty((0, 0, 0), dtype=np.float64)
+    first_estimates = np.empty((height, width, n_colours), dtype=np.float64)
     if first_estimate is not None:
-        kept = np.take_along_axis(stack, np.moveaxis(best_frames, -1, 0)[..., np.newaxis], axis=0)
-        first_estimates = np.asarray(first_estimate(np.ascontiguousarray(kept)), dtype=np.float64)
+        per_pixel = best_frames.repeat(cell, axis=0).repeat(cell, axis=1)[:height, :width]
+        kept = np.take_along_axis(stack, np.moveaxis(per_pixel, -1, 0)[..., np.newaxis], axis=0)
+        del per_pixel
+        first_estimates[...] = first_estimate(np.ascontiguousarray(kept))
+        del kept
         done += 1
         yield Progress(done, total)
 
+    refine_frames = stack
+    if max_refine_frames is not None and n_frames > max_refine_frames:
+        refine_frames = stack[:: -(-n_frames // max_refine_frames)]  # a view, not a copy
     tolerance_levels = tolerance * estimate_noise(stack)
     count_width = 0
     if np.issubdtype(stack.dtype, np.integer):
@@ -256,19 +324,20 @@ def iter_stack_background(
         # The agreeing values are counted over their 2 * tolerance levels,
         # unless clearing that many counters would cost more than the count.
         span = 2 * int(math.floor(tolerance_levels)) + 2
-        count_width = span if span <= max(64, n_frames) else 0
+        count_width = span if span <= max(64, len(refine_frames)) else 0
     background = np.empty((height, width, n_colours), dtype=np.float64)
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
     for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
-        _motion_kernels.motionless_medians(
-            stack,
-            best_frames,
-            n_kept,
+        rows = (int(row_start), int(row_stop))
+        if first_estimate is None:
+            _motion_kernels.kept_medians(stack, best_frames, cell, *rows, first_estimates)
+        _motion_kernels.agreeing_medians(
+            refine_frames,
             first_estimates,
             float(tolerance_levels),
             count_width,
-            int(row_start),
-            int(row_stop),
+            joint_colour,
+            *rows,
             background,
         )
         done += 1
@@ -297,7 +366,6 @@ def iter_motionless_background(
     first_estimate = _first_estimate(statistic, gmm_settings)
     frames = as_frames(data, time_axis)
     layout = Layout.of(frames.shape, rgb)
-    layout.require_image("the motionless methods")
     background = yield from iter_by_stack(
         frames,
         layout,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .engine import DEFAULT_METHOD, BackgroundModel, get_method, iter_background
+from .engine import DEFAULT_METHOD, METHODS, BackgroundModel, get_method, iter_background
 from .gmm import EMSettings
 from .layout import cast_like
 from .progress import Progress, relay, run_to_end
@@ -125,10 +125,14 @@ def iter_video_background(
         return (yield from relay(fit, "fit"))
 
     if row.histogram_fit is None:
+        from .io import format_bytes
+
+        streamable = [name for name, other in METHODS.items() if other.histogram_fit is not None]
         raise ValueError(
             f"{os.fspath(path)}: method {method!r} needs the selected frames in memory, "
-            f"{n_selected * frame_bytes / 2**20:.0f} MiB, over the "
-            f"{budget / 2**20:.0f} MiB memory budget; select fewer frames or raise the budget"
+            f"{format_bytes(n_selected * frame_bytes)}, over the {format_bytes(budget)} "
+            "memory budget: select fewer frames, raise the budget, or use a method that "
+            f"streams ({', '.join(repr(name) for name in streamable)})"
         )
     return (yield from _histogram_passes(path, info, indices, budget, row, settings, keep_model))
 
