@@ -34,7 +34,7 @@ def agreement(frames: np.ndarray, n_pixels: int, seeds: int, sample_seed: int = 
     columns = np.random.default_rng(sample_seed).choice(
         flat.shape[1], min(n_pixels, flat.shape[1]), replace=False
     )
-    ours = extract_background(flat[:, columns]).astype(float)
+    ours = extract_background(flat[:, columns], method="notebook").astype(float)
     ours_vs_ref, ref_vs_ref = [], []
     for j, column in enumerate(columns):
         ref = []

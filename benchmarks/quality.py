@@ -5,7 +5,8 @@ ones with a known background made on the fly (sparse and dense traffic, an
 object that lingers fidgeting, heavy noise, a uint16 fluorescence
 time-lapse, one on a 1024 x 1024 field with 200 cells, and a camera-like
 fluorescence movie: Poisson noise, offset, vignetting, dust, debris, slow and
-dividing cells). Methods, each the call shown in the README:
+dividing cells), and leaves waving in front of a wall over part of the view.
+Methods, each the call shown in the README:
 
 * ``extract_background(frames)``: the default ("gmm");
 * ``extract_background(frames, method="notebook")``: the seed notebook's rule;
@@ -109,6 +110,7 @@ def sequences():
     """(name, frames, truth, pixels only noise touched or None) of every sequence."""
     from napari_gmm_background.datasets import (
         synthetic_fluorescence,
+        synthetic_foliage,
         synthetic_lingering,
         synthetic_timelapse,
         synthetic_traffic,
@@ -134,6 +136,8 @@ def sequences():
         None,
     )
     yield "fluorescence, Poisson", *synthetic_fluorescence(seed=0, with_cell_mask=True)
+    yield "foliage", *synthetic_foliage(n_leaves=40, seed=1), None
+    yield "dense foliage", *synthetic_foliage(n_leaves=60, seed=2), None
 
 
 def methods(seed_loop: bool):

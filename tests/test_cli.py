@@ -29,7 +29,10 @@ def test_sample_writes_its_background(tmp_path, capsys):
     image = read_image(out)
     np.testing.assert_array_equal(image, extract_background(frames))
     assert np.abs(image.astype(int) - truth).mean() < 2
-    assert "sample: 120 frames of 320x240" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sample: 120 frames of 320x240" in out
+    error = np.abs(image.astype(float) - truth).mean()
+    assert f"mean error against the true background {error:.2f} grey levels" in out
 
 
 def test_video_in_rgb_order_equals_the_engine(road_video, capsys):

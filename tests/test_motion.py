@@ -155,8 +155,8 @@ def test_noise_estimate_matches_the_noise_added():
 def test_cells_scale_with_the_image_and_motion_is_scored_per_cell():
     from napari_gmm_background.motion import cell_size_for
 
-    assert cell_size_for(240, 320) == 1 and cell_size_for(512, 512) == 2
-    assert cell_size_for(1080, 1920) == 4
+    assert cell_size_for(136, 200) == 1 and cell_size_for(240, 320) == 2
+    assert cell_size_for(512, 512) == 3 and cell_size_for(1080, 1920) == 7
     frames, _ = synthetic_traffic(n_frames=12, height=40, width=60, seed=9)
     scores = motion_scores(frames, window=3, cell=4)
     assert scores.shape == (12, 10, 15)

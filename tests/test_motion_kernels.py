@@ -39,7 +39,7 @@ def test_cell_grey_is_the_mean_channel_sum_of_each_block():
     for cell in (1, 3, 4):
         height, width = -(-10 // cell), -(-13 // cell)
         out = np.empty((height, width), np.float32)
-        _motion_kernels.cell_grey_into(frame.reshape(10, 39), 3, cell, out)
+        _motion_kernels.cell_grey_into(frame.reshape(10, 39), 3, cell, 4, out)
         sums = frame.sum(axis=2, dtype=np.float64)
         for cy in range(height):
             for cx in range(width):
@@ -73,7 +73,35 @@ def test_joint_colour_refinement_takes_every_channel_from_the_same_frames():
         for width in (0, 16):  # the float path and the counting path
             out = np.empty((1, 1, 3))
             data = frames if width else frames.astype(np.float64)
-            _motion_kernels.agreeing_medians(data, first, 5.0, width, joint, 0, 1, out)
+            support = np.empty((1, 1), np.int32)
+            _motion_kernels.agreeing_medians(data, first, 5.0, width, joint, 0, 1, out, support)
+            assert support[0, 0] == (5 if joint else 15)
             results[joint, width] = out[0, 0].tolist()
     assert results[False, 0] == results[False, 16] == [104, 100, 100]
     assert results[True, 0] == results[True, 16] == [100, 100, 100]
+
+
+def test_a_background_shown_now_and_then_wins_over_a_slow_uniform_object():
+    # 40 frames: the road (100, 90, 80) in 12, scattered; a slow uniform van
+    # (30, 60, 200) in 10 consecutive ones, which were the stillest; the rest
+    # other vehicles, each a different colour.
+    rng = np.random.default_rng(4)
+    series = rng.integers(0, 255, (40, 3)).astype(np.uint8)
+    road = np.arange(0, 40, 3)[:12]
+    van = np.array([t for t in range(40) if t not in set(road)][10:20])
+    series[road] = (100, 90, 80)
+    series[van] = (30, 60, 200)
+    frames = series[:, None, None, :]
+    best = van[None, None, :8].astype(np.int32)  # the stillest frames show the van
+    background = np.array([[[30.0, 60.0, 200.0]]])  # what the still frames gave
+    support = np.array([[10]], np.int32)
+    args = (frames, frames, best, 1, 2.0, 6.0, support)
+    _motion_kernels.prefer_recurring(*args, 0.5, 0, 1, background)
+    # Still frames vote van 2 x 8/8; all frames: road 12/40, van 10/40: the van stays.
+    assert background[0, 0].tolist() == [30, 60, 200]
+    best = np.concatenate([van[:4], road[:4]])[None, None, :].astype(np.int32)
+    _motion_kernels.prefer_recurring(
+        frames, frames, best, 1, 2.0, 6.0, support, 0.5, 0, 1, background
+    )
+    # Half the still frames show the road too: it recurs more, so it wins.
+    assert background[0, 0].tolist() == [100, 90, 80]

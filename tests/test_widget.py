@@ -110,6 +110,7 @@ def test_layer_without_time_axis_gets_a_message_and_nothing_else(viewer_and_widg
 def test_too_few_frames_gets_a_message(viewer_and_widget):
     viewer, widget = viewer_and_widget
     widget.image.value = viewer.add_image(np.zeros((5, 8, 8), np.uint8), name="short")
+    widget.method.value = "notebook"
     widget.n_components.value = 3
     widget.frame_step.value = 3  # frames 0 and 3
     assert widget.run() is None
@@ -197,6 +198,10 @@ def test_widget_offers_exactly_the_method_table(viewer_and_widget):
     _, widget = viewer_and_widget
     assert list(widget.method.choices) == list(METHODS)
     assert widget.method.value == DEFAULT_METHOD
+    for name, row in METHODS.items():  # EM settings only where mixtures are fitted
+        widget.method.value = name
+        for offered in (widget.n_components, widget.advanced):
+            assert offered.native.isHidden() != row.fits_mixtures
 
 
 def test_widget_motionless_on_a_tcyx_stack_runs_each_channel_alone(viewer_and_widget, qtbot):

@@ -13,6 +13,9 @@ import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 _jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+# Inlined where it is called: a call per pixel that passes arrays costs
+# reference counting, more than a small median itself.
+_jit_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 # Pixels of a row handled together in the second pass: their samples over
 # time are copied into a buffer that stays in cache (reading a pixel's
@@ -21,7 +24,7 @@ _BLOCK = 64
 
 
 @_jit_parallel
-def cell_grey_into(rows, n_channels, cell, out):
+def cell_grey_into(rows, n_channels, cell, n_jobs, out):
     """Mean over each ``cell`` x ``cell`` block of the channel sums of a frame.
 
     ``rows`` is the (H, W, C) frame as (H, W * C), each row contiguous;
@@ -32,23 +35,28 @@ def cell_grey_into(rows, n_channels, cell, out):
     height, row_length = rows.shape
     width = row_length // n_channels
     out_height, out_width = out.shape
-    for cy in numba.prange(out_height):
-        y0 = cy * cell
-        y1 = min(y0 + cell, height)
-        # The block's rows are summed first, along whole contiguous rows.
-        block = np.zeros(row_length, dtype=np.float32)
-        for y in range(y0, y1):
-            for k in range(row_length):
-                block[k] += np.float32(rows[y, k])
-        for cx in range(out_width):
-            x0 = cx * cell
-            x1 = min(x0 + cell, width)
-            total = np.float32(0)
-            for k in range(x0 * n_channels, x1 * n_channels):
-                total += block[k]
-            if cell > 1:
-                total /= np.float32((y1 - y0) * (x1 - x0))
-            out[cy, cx] = total
+    # ``n_jobs`` jobs (a few per thread), each with one buffer: allocating
+    # per block row costs more than summing it on small frames.
+    n_jobs = max(1, min(n_jobs, out_height))
+    for job in numba.prange(n_jobs):
+        block = np.empty(row_length, dtype=np.float32)
+        for cy in range(job * out_height // n_jobs, (job + 1) * out_height // n_jobs):
+            y0 = cy * cell
+            y1 = min(y0 + cell, height)
+            # The block's rows are summed first, along whole contiguous rows.
+            block[:] = 0
+            for y in range(y0, y1):
+                for k in range(row_length):
+                    block[k] += np.float32(rows[y, k])
+            for cx in range(out_width):
+                x0 = cx * cell
+                x1 = min(x0 + cell, width)
+                total = np.float32(0)
+                for k in range(x0 * n_channels, x1 * n_channels):
+                    total += block[k]
+                if cell > 1:
+                    total /= np.float32((y1 - y0) * (x1 - x0))
+                out[cy, cx] = total
 
 
 @_jit_parallel
@@ -98,7 +106,7 @@ def frames_of(best, out):
                 out[y, x, j] = np.int32(0xFFFFFFFF - (best[y, x, j] & np.uint64(0xFFFFFFFF)))
 
 
-@_jit
+@_jit_inline
 def _select(values, n, k):
     """The k-th smallest of ``values[:n]``, partitioning in place (Wirth).
 
@@ -126,7 +134,7 @@ def _select(values, n, k):
     return values[k]
 
 
-@_jit
+@_jit_inline
 def median_in_place(values, n):
     """numpy's median of ``values[:n]`` (mean of the middle two for even n)."""
     middle = n // 2
@@ -140,7 +148,7 @@ def median_in_place(values, n):
     return 0.5 * (lower + upper)
 
 
-@_jit
+@_jit_inline
 def _median_of_counts(counts, width, n, low):
     """numpy's median of ``n`` integers given as ``counts`` of low..low+width-1."""
     lower_rank = (n - 1) // 2
@@ -178,7 +186,7 @@ def kept_medians(frames, best_frames, cell, row_start, row_stop, out):
 
 @_jit_parallel
 def agreeing_medians(
-    frames, first_estimates, tolerance, count_width, joint, row_start, row_stop, out
+    frames, first_estimates, tolerance, count_width, joint, row_start, row_stop, out, support
 ):
     """Background of rows ``row_start:row_stop`` into ``out`` (H, W, C) float64.
 
@@ -192,7 +200,8 @@ def agreeing_medians(
     levels (0 for float data), the median counts values while the frames are
     read in order (one pass, like a histogram); float data is copied pixel
     by pixel and partitioned. Where no frame agrees, the first estimate is
-    kept.
+    kept. ``support`` (H, W) int32 receives how many frames agreed (with
+    ``joint``, in every channel; otherwise in the first).
     """
     n_frames, _, width, n_channels = frames.shape
     n_blocks = (width + _BLOCK - 1) // _BLOCK
@@ -263,6 +272,152 @@ def agreeing_medians(
                     if n > 0:
                         out[y, x, c] = median_in_place(agreeing, n)
         for x in range(x0, x1):
+            support[y, x] = n_agreeing[x - x0, 0]
             for c in range(n_channels):
                 if n_agreeing[x - x0, c] == 0:  # a first estimate between distant values
                     out[y, x, c] = first_estimates[y, x, c]
+
+
+@_jit_inline
+def _colour_key(sample, width, shift):
+    """The cell of a grid of ``width`` (offset by ``shift`` cells) holding a colour."""
+    key = np.int64(0)
+    for c in range(sample.shape[0]):
+        key = key * np.int64(1000003) + np.int64(np.floor(sample[c] / width + shift))
+    return key
+
+
+@_jit
+def _most_recurring(series, n, width, table_keys, table_counts, keys, out):
+    """The most recurring colour of ``series[:n]`` (n x C) into ``out``.
+
+    The fullest cell of a grid of ``width`` levels a side, over two grids
+    offset by half a cell (a colour near one grid's boundary is whole in the
+    other), counted in a hash table of ``table_keys``/``table_counts`` (a
+    power of two, at least twice ``n``); ``out`` is the per-channel median of
+    the cell's members.
+    """
+    mask = table_keys.shape[0] - 1
+    empty = np.iinfo(np.int64).min
+    best_count = 0
+    best_key = np.int64(0)
+    best_shift = 0.0
+    for shift in (0.0, 0.5):
+        table_keys[:] = empty
+        for t in range(n):
+            key = _colour_key(series[t], width, shift)
+            keys[t] = key
+            slot = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(40) & mask
+            while table_keys[slot] != empty and table_keys[slot] != key:
+                slot = (slot + 1) & mask
+            if table_keys[slot] == empty:
+                table_keys[slot] = key
+                table_counts[slot] = 0
+            table_counts[slot] += 1
+            if table_counts[slot] > best_count:
+                best_count = table_counts[slot]
+                best_key = key
+                best_shift = shift
+    values = np.empty(best_count, dtype=np.float64)
+    for c in range(series.shape[1]):
+        m = 0
+        for t in range(n):
+            if _colour_key(series[t], width, best_shift) == best_key:
+                values[m] = series[t, c]
+                m += 1
+        out[c] = median_in_place(values, m)
+
+
+@_jit_inline
+def _agreeing(series, n, centre, tolerance):
+    """How many of ``series[:n]`` lie within ``tolerance`` of ``centre`` in every channel."""
+    count = 0
+    for t in range(n):
+        inside = True
+        for c in range(series.shape[1]):
+            if not abs(series[t, c] - centre[c]) <= tolerance:
+                inside = False
+                break
+        count += inside
+    return count
+
+
+@_jit_parallel
+def prefer_recurring(
+    frames,
+    refine_frames,
+    best_frames,
+    cell,
+    tolerance,
+    decision_tolerance,
+    support,
+    min_support,
+    row_start,
+    row_stop,
+    out,
+):
+    """Where a background is rare in the movie, take the most recurring colour if it wins the vote.
+
+    For pixels of rows ``row_start:row_stop`` whose background ``out`` agrees
+    with fewer than ``min_support`` of ``refine_frames`` (``support``, from
+    :func:`agreeing_medians`): the pixel's most recurring colour (cells of
+    ``decision_tolerance``) replaces it when the two differ by more than
+    twice that and more frames vote for it, each frame of the pixel's
+    ``best_frames`` (its cell's stillest, indices into ``frames``) voting
+    with twice the weight of all frames together: score = 2 x the share of
+    still frames + the share of all frames within ``decision_tolerance``.
+    The replacement is the median of the frames within ``tolerance`` of it
+    in every channel. A slow, uniform object looks still inside; a pixel
+    the background shows only now and then but always the same is not lost
+    to whatever looked stillest.
+    """
+    n_frames, _, width, n_channels = refine_frames.shape
+    n_kept = best_frames.shape[2]
+    for y in numba.prange(row_start, row_stop):
+        series = np.empty((n_frames, n_channels), dtype=np.float64)
+        still = np.empty((n_kept, n_channels), dtype=np.float64)
+        size = 4
+        while size < 2 * n_frames:
+            size *= 2
+        table_keys = np.empty(size, dtype=np.int64)
+        table_counts = np.empty(size, dtype=np.int64)
+        keys = np.empty(n_frames, dtype=np.int64)
+        recurring = np.empty(n_channels, dtype=np.float64)
+        agreeing = np.empty(n_frames, dtype=np.float64)
+        cells = best_frames[y // cell]
+        for x in range(width):
+            if support[y, x] >= min_support * n_frames:
+                continue
+            for t in range(n_frames):
+                for c in range(n_channels):
+                    series[t, c] = refine_frames[t, y, x, c]
+            current = out[y, x]
+            _most_recurring(
+                series, n_frames, decision_tolerance, table_keys, table_counts, keys, recurring
+            )
+            far = False
+            for c in range(n_channels):
+                far |= abs(recurring[c] - current[c]) > 2 * decision_tolerance
+            if not far:
+                continue
+            for j in range(n_kept):
+                for c in range(n_channels):
+                    still[j, c] = frames[cells[x // cell, j], y, x, c]
+            votes_current = 2.0 * _agreeing(still, n_kept, current, decision_tolerance) / n_kept
+            votes_current += _agreeing(series, n_frames, current, decision_tolerance) / n_frames
+            votes = 2.0 * _agreeing(still, n_kept, recurring, decision_tolerance) / n_kept
+            votes += _agreeing(series, n_frames, recurring, decision_tolerance) / n_frames
+            if votes <= votes_current:
+                continue
+            for c in range(n_channels):
+                n = 0
+                for t in range(n_frames):
+                    inside = True
+                    for k in range(n_channels):
+                        if not abs(series[t, k] - recurring[k]) <= tolerance:
+                            inside = False
+                            break
+                    if inside:
+                        agreeing[n] = series[t, c]
+                        n += 1
+                out[y, x, c] = median_in_place(agreeing, n) if n > 0 else recurring[c]

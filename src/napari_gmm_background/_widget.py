@@ -174,8 +174,8 @@ class BackgroundWidget(Container):
             [
                 self.image,
                 self.time_axis,
-                self.n_components,
                 self.method,
+                self.n_components,
                 self.first_frame,
                 self.stop_frame,
                 self.frame_step,
@@ -198,6 +198,8 @@ class BackgroundWidget(Container):
 
         self.foreground.changed.connect(lambda on: setattr(self.threshold, "visible", on))
         self.advanced.changed.connect(self._show_advanced)
+        self.method.changed.connect(self._on_method_changed)
+        self._on_method_changed(self.method.value)
         self.image.changed.connect(self._on_image_changed)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
@@ -216,6 +218,13 @@ class BackgroundWidget(Container):
     def _show_advanced(self, on: bool):
         for widget in self._advanced_widgets:
             widget.visible = on
+
+    def _on_method_changed(self, name: str):
+        """Offer the EM settings only to the methods that fit mixtures."""
+        fits = METHODS[name].fits_mixtures
+        self.n_components.visible = fits
+        self.advanced.visible = fits
+        self._show_advanced(fits and self.advanced.value)
 
     def _image_layers(self, _widget=None) -> list:
         from napari.layers import Image
@@ -331,7 +340,7 @@ class BackgroundWidget(Container):
                 f"no frames selected: {layer.name} has {n_frames} frames on axis {time_axis}."
             )
         n_components = self.n_components.value
-        if n_selected < n_components:
+        if METHODS[self.method.value].fits_mixtures and n_selected < n_components:
             raise ValueError(
                 f"{n_selected} frame(s) selected, fewer than the {n_components} components: "
                 "select more frames or fewer components."

@@ -122,6 +122,11 @@ class Method:
     engines: tuple = ("numba",)
 
     @property
+    def fits_mixtures(self) -> bool:
+        """Whether it fits Gaussian mixtures by EM, so the EM parameters apply."""
+        return "sklearn" in self.engines
+
+    @property
     def needs_frames_in_memory(self) -> bool:
         """Whether a video must be decoded whole (it cannot be fitted as it streams)."""
         return self.histogram_fit is None
@@ -165,6 +170,7 @@ def _iterate_still_gaussian(frames: np.ndarray, settings: Settings):
         cell_size=None,
         joint_colour=True,
         max_refine_frames=motion.refine_frames_for(n_frames, height * width),
+        prefer_recurring=True,
     )
 
 
@@ -190,7 +196,7 @@ METHODS: "dict[str, Method]" = {
             estimate=(
                 "per pixel, a mixture of a background Gaussian as wide as the measured noise "
                 "and a foreground covering everything else. Frames are scored by the motion "
-                "around each pixel, on a grid of cells about 256 across the smaller image "
+                "around each pixel, on a grid of cells about 160 across the smaller image "
                 "side; the background component starts at the median of the cell's 19 "
                 "stillest frames, takes every frame whose colour channels all lie within 5 "
                 "noise standard deviations of it (evenly spread frames where a stack is "

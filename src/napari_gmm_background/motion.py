@@ -67,13 +67,18 @@ DEFAULT_TOLERANCE = 5.0
 _LOCAL_PIXELS = 5
 # Motion measured on a grid of cells, where the frames are large: about
 # this many cells across the smaller image side (see cell_size_for).
-CELLS_ACROSS = 256
+CELLS_ACROSS = 160
 # The refinement reads every frame up to this many samples per channel
 # (pixels x frames, about 1080p x 128 frames), then evenly spread frames,
 # at least MIN_REFINE_FRAMES: beyond a hundred or so, more frames hardly
 # lower the noise of a median.
 MAX_REFINE_SAMPLES = 2**28
 MIN_REFINE_FRAMES = 128
+
+# Two colours differ, for the vote between the stillest and the most
+# recurring one, by more than this share of the values' spread (or the
+# noise tolerance, if larger): well above noise and compression artefacts.
+_DECISION_SHARE = 0.025
 
 # Progress is reported every _FRAMES_PER_STEP scored frames and after each of
 # _ROW_BANDS bands of the second pass: a cancel is honoured within a step.
@@ -83,14 +88,22 @@ _ROW_BANDS = 8
 
 def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
     """Channel sums of a (H, W, C) frame in float32, averaged over cells of ``cell`` pixels."""
-    if cell == 1 and frame.shape[2] == 1:
-        return frame[..., 0].astype(np.float32)
+    height, width, n_channels = frame.shape
+    if cell == 1:  # OpenCV, whose calls cost far less than a parallel kernel's on small frames
+        import cv2
+
+        grey = frame[..., 0] if n_channels == 1 else frame
+        grey = grey.astype(np.float32)
+        if n_channels > 1:
+            grey = cv2.transform(grey, np.ones((1, n_channels), dtype=np.float32))
+        return grey
+    import numba
+
     from ._motion_kernels import cell_grey_into
 
-    height, width, n_channels = frame.shape
     grey = np.empty((-(-height // cell), -(-width // cell)), dtype=np.float32)
     rows = np.ascontiguousarray(frame).reshape(height, width * n_channels)
-    cell_grey_into(rows, n_channels, cell, grey)
+    cell_grey_into(rows, n_channels, cell, 4 * numba.get_num_threads(), grey)
     return grey
 
 
@@ -115,12 +128,10 @@ def _iter_scores(frames: np.ndarray, window: int, cell: int = 1):
     for t in range(n_frames):
         if t + 1 < n_frames:
             following = _cell_grey(frames[t + 1], cell)
-            next_change = np.abs(following - grey)
+            next_change = cv2.absdiff(following, grey)
         else:
             next_change = previous_change
-        scores = (
-            next_change if previous_change is None else np.maximum(previous_change, next_change)
-        )
+        scores = next_change if previous_change is None else cv2.max(previous_change, next_change)
         if check_finite and not np.isfinite(scores).all():
             raise ValueError(NON_FINITE_MESSAGE)
         around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
@@ -200,6 +211,13 @@ def estimate_noise(frames: np.ndarray, *, max_samples: int = 1_000_000) -> float
     return float(np.median(changes) / (0.6745 * math.sqrt(2)))
 
 
+def _value_range(frames: np.ndarray) -> float:
+    """The spread of the values of (T, ...) frames: 1st to 99th percentile of some frames."""
+    sample = frames[:: max(1, len(frames) // 16)]
+    low, high = np.percentile(sample[:, ::4, ::4], [1, 99])
+    return float(high - low)
+
+
 def _window_for(height: int, width: int) -> int:
     return max(3, int(round(DEFAULT_WINDOW_FRACTION * min(height, width))) | 1)
 
@@ -253,6 +271,7 @@ def iter_stack_background(
     cell_size: "int | None" = 1,
     joint_colour: bool = False,
     max_refine_frames: "int | None" = None,
+    prefer_recurring: bool = False,
 ) -> "Generator[Progress, None, np.ndarray]":
     """The motionless background of one (T, Y, X, colours) stack, float64.
 
@@ -275,6 +294,10 @@ def iter_stack_background(
         channels do, so every channel's median comes from the same frames.
     max_refine_frames : int, optional
         Refine with at most this many frames, every n-th.
+    prefer_recurring : bool
+        Where fewer than half the frames agree with the result, weigh it
+        against the pixel's most recurring colour (see
+        :func:`napari_gmm_background._motion_kernels.prefer_recurring`).
     """
     from . import _motion_kernels
 
@@ -326,6 +349,9 @@ def iter_stack_background(
         span = 2 * int(math.floor(tolerance_levels)) + 2
         count_width = span if span <= max(64, len(refine_frames)) else 0
     background = np.empty((height, width, n_colours), dtype=np.float64)
+    support = np.empty((height, width), dtype=np.int32)
+    if prefer_recurring:
+        decision_tolerance = max(tolerance_levels, _DECISION_SHARE * _value_range(stack))
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
     for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
         rows = (int(row_start), int(row_stop))
@@ -339,7 +365,21 @@ def iter_stack_background(
             joint_colour,
             *rows,
             background,
+            support,
         )
+        if prefer_recurring:
+            _motion_kernels.prefer_recurring(
+                stack,
+                refine_frames,
+                best_frames,
+                cell,
+                float(tolerance_levels),
+                float(decision_tolerance),
+                support,
+                0.5,
+                *rows,
+                background,
+            )
         done += 1
         yield Progress(done, total)
     return background
