@@ -190,3 +190,150 @@ def test_motionless_method_from_the_command_line(road_video, tmp_path):
         )
         == 1
     )
+
+
+def test_an_output_naming_an_input_is_refused_and_the_input_kept(road_video, tmp_path, capsys):
+    import cv2
+
+    stack, _ = synthetic_timelapse(n_frames=9, height=16, width=20, seed=5)
+    tiff = tmp_path / "stack.tif"
+    assert cv2.imwritemulti(str(tiff), list(stack))
+    kept = {path: path.read_bytes() for path in (tiff, road_video)}
+    assert main([str(tiff), "-o", str(tiff), "--overwrite", "-q"]) == 1
+    assert main([str(road_video), "--foreground-out", str(road_video), "--overwrite", "-q"]) == 1
+    folder = road_video.parent
+    assert main([str(road_video), "--foreground-out", str(folder), "--overwrite", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "is one of the inputs" in err and "holds the input" in err
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert not list(folder.glob("*background*")) and not list(folder.glob(".*"))
+
+
+def test_inputs_that_would_write_the_same_output_are_a_usage_error(tmp_path):
+    frames, _ = synthetic_traffic(n_frames=12, height=16, width=20, seed=6)
+    for camera in ("cam1", "cam2"):
+        (tmp_path / camera).mkdir()
+        write_video(tmp_path / camera / "clip.avi", frames)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                str(tmp_path / "cam1" / "clip.avi"),
+                str(tmp_path / "cam2" / "clip.avi"),
+                "--output-dir",
+                str(out),
+                "--overwrite",
+            ]
+        )
+    assert exit_info.value.code == 2 and not out.exists()
+
+
+def test_rerunning_masks_replaces_the_folder_whole(road_video, tmp_path):
+    masks = tmp_path / "masks"
+    args = [str(road_video), "-o", str(tmp_path / "bg.png"), "--foreground-out", str(masks), "-q"]
+    assert main(args) == 0
+    assert len(list(masks.iterdir())) == 40
+    assert main(args + ["--frames", "10", "--overwrite"]) == 0
+    assert sorted(p.name for p in masks.iterdir()) == [f"mask_{i:06d}.png" for i in range(10)]
+    (masks / "notes.txt").write_text("mine")
+    assert main(args + ["--overwrite"]) == 1  # a folder with other files is never replaced
+    assert (masks / "notes.txt").exists()
+
+
+def test_outputs_are_checked_before_any_decoding(road_video, tmp_path, capsys, monkeypatch):
+    import napari_gmm_background.io as io
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the outputs were checked")
+
+    monkeypatch.setattr(io, "video_info", no_decoding)
+    assert main([str(road_video), "-o", str(tmp_path / "bg.jpg"), "-q"]) == 1
+    assert main([str(road_video), "--foreground-out", str(tmp_path / "m.mp4"), "-q"]) == 1
+    (tmp_path / "plain").write_text("a file")
+    assert main([str(road_video), "-o", str(tmp_path / "plain" / "bg.png"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert ".png or .tif" in err and ".avi or .mkv" in err and "is a file, not a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "road.avi"]
+
+
+@pytest.mark.parametrize("mask_target", ["masks", "masks.avi"])
+def test_a_full_disk_while_writing_masks_leaves_no_output(
+    road_video, tmp_path, monkeypatch, mask_target
+):
+    import cv2
+
+    real_imwrite = cv2.imwrite
+    calls = []
+
+    class FakeCv2:
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+        def imwrite(self, path, image, *args):
+            calls.append(path)
+            return len(calls) < 20 and real_imwrite(path, image, *args)
+
+    real_writer = cv2.VideoWriter
+
+    class ShortWriter:  # a video writer that silently stops writing
+        def __init__(self, *args):
+            self.writer = real_writer(*args)
+            self.count = 0
+
+        def __getattr__(self, name):
+            return getattr(self.writer, name)
+
+        def write(self, image):
+            self.count += 1
+            if self.count < 20:
+                self.writer.write(image)
+
+    monkeypatch.setattr(cv2, "VideoWriter", ShortWriter)
+    monkeypatch.setitem(__import__("sys").modules, "cv2", FakeCv2())
+    out = tmp_path / "out"
+    args = [str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / mask_target)]
+    assert main(args + ["-q"]) == 1
+    assert not out.exists()
+
+
+def test_an_interrupted_run_writes_nothing_and_says_so_in_one_line(
+    road_video, tmp_path, capsys, monkeypatch
+):
+    import napari_gmm_background.streaming as streaming
+
+    def interrupted(*args, **kwargs):
+        yield from ()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(streaming, "iter_background", interrupted)
+    out = tmp_path / "out"
+    assert (
+        main([str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / "m")])
+        == 130
+    )
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_sigterm_stops_a_run_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napari_gmm_background", "--sample", "-o", str(out / "bg.png")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (130, -signal.SIGTERM, 0), err
+    if process.returncode == 0:  # finished before the signal: complete outputs only
+        assert sorted(p.name for p in out.iterdir()) == ["bg.png"]
+    else:
+        assert not out.exists() or not list(out.iterdir())

@@ -11,7 +11,10 @@ frame folders and TIFF stacks are read into memory.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -236,14 +239,14 @@ class _Progress:
             self.bar.close()
 
 
-def _process(source: "Path | None", target: Path, masks: "Path | None", args, budget: int) -> str:
-    """Run one input; return its summary line. Raises on failure."""
+def _process(
+    source: "Path | None", target: Path, masks: "Path | None", args, budget: int, inputs: list
+) -> str:
+    """Run one input; return its summary line. Raises on failure, leaving no output."""
     from .engine import iter_background
-    from .images import input_kind, write_background
+    from .images import background_path, encode_image, input_kind, is_mask_folder
+    from .outputs import PendingOutputs
 
-    for path in (target, masks):
-        if path is not None and path.exists() and not args.overwrite:
-            raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
     settings = dict(
         method=args.method,
         n_components=args.components,
@@ -254,30 +257,46 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
     label = "sample" if source is None else source.name
     progress = _Progress(label, args.quiet)
     start = time.perf_counter()
-    try:
-        if source is not None and input_kind(source) == "video":
-            from .io import video_info
-            from .streaming import iter_video_background
-
-            info = video_info(source)
-            selected = range(info.n_frames)[args.frames or slice(None)]
-            shape = (len(selected), info.height, info.width)
-            generator = iter_video_background(
-                source, frames=args.frames, memory_budget=budget, info=info, **settings
-            )
-            frames = truth = None
-        else:
-            frames, truth = _frames_in_memory(source, args, label)
-            selected = None
-            shape = frames.shape[:3]
-            generator = iter_background(frames, **settings)
-        result = progress.follow(generator, "fit")
-        background, model = result if masks is not None else (result, None)
-        target = write_background(target, background)
+    with PendingOutputs(overwrite=args.overwrite, inputs=inputs) as outputs:
+        # Outputs are checked before anything is decoded.
+        is_video = source is not None and input_kind(source) == "video"
+        if is_video or source is None:
+            target = background_path(target, np.uint8)
+            background_file = outputs.add_file(target)
+        mask_file = None
         if masks is not None:
-            n_masks = _write_masks(source, frames, selected, model, masks, args, progress)
-    finally:
-        progress.close()
+            if _mask_kind(masks) == "video":
+                mask_file = outputs.add_file(masks)
+            else:
+                mask_file = outputs.add_folder(masks, replaceable=is_mask_folder)
+        try:
+            if is_video:
+                from .io import video_info
+                from .streaming import iter_video_background
+
+                info = video_info(source)
+                selected = range(info.n_frames)[args.frames or slice(None)]
+                shape = (len(selected), info.height, info.width)
+                generator = iter_video_background(
+                    source, frames=args.frames, memory_budget=budget, info=info, **settings
+                )
+                frames = truth = None
+            else:
+                frames, truth = _frames_in_memory(source, args, label)
+                if source is not None:
+                    target = background_path(target, frames.dtype)
+                    background_file = outputs.add_file(target)
+                selected = None
+                shape = frames.shape[:3]
+                generator = iter_background(frames, **settings)
+            result = progress.follow(generator, "fit")
+            background, model = result if masks is not None else (result, None)
+            encode_image(background_file, background)
+            if masks is not None:
+                n_masks = _write_masks(source, frames, selected, model, mask_file, args, progress)
+        finally:
+            progress.close()
+        outputs.commit()
     summary = (
         f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
         f"({args.method}) in {time.perf_counter() - start:.1f} s"
@@ -290,12 +309,20 @@ def _process(source: "Path | None", target: Path, masks: "Path | None", args, bu
     return summary
 
 
+def _mask_kind(masks: Path) -> str:
+    from .images import mask_output_kind
+
+    return mask_output_kind(masks)
+
+
 def _write_masks(source, frames, selected, model, target: Path, args, progress: _Progress) -> int:
     """Foreground masks of every selected frame.
 
     ``frames`` in memory, or None for a video streamed again (a second
     decoding pass) over its ``selected`` frame indices.
     """
+    from .images import MaskWriter
+
     mean = model.background_mean
     limit = args.threshold * model.background_std
     if frames is None:
@@ -306,8 +333,6 @@ def _write_masks(source, frames, selected, model, target: Path, args, progress: 
     else:
         n = len(frames)
         frames_iter = iter(frames)
-    from .images import MaskWriter
-
     writer = MaskWriter(target, mean.shape[:2])
     try:
         for t, frame in enumerate(frames_iter):
@@ -316,7 +341,31 @@ def _write_masks(source, frames, selected, model, target: Path, args, progress: 
             progress.update("masks", t + 1, n)
     finally:
         writer.close()
+    if writer.count != n:
+        raise OSError(f"only {writer.count} of {n} frames could be read again for the masks")
     return writer.count
+
+
+def _planned_outputs(jobs: list, args, parser) -> list:
+    """Each job's (background target, mask target); usage error if two would collide."""
+    several = len(jobs) > 1
+    planned = []
+    owners: "dict[str, Path]" = {}
+    for source in jobs:
+        named = Path("sample.avi") if source is None else source
+        target, masks = _outputs_for(named, args, several)
+        for path in (target, masks):
+            if path is None:
+                continue
+            key = os.path.normcase(os.path.realpath(path.with_suffix("")))
+            if key in owners:
+                parser.error(
+                    f"{owners[key]} and {named} would both write {path}: give them different "
+                    "names or output folders, or run them separately"
+                )
+            owners[key] = named
+        planned.append((source, named, target, masks))
+    return planned
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -336,23 +385,38 @@ def main(argv: "list[str] | None" = None) -> int:
             f"-o/--output takes a single input, and {n_inputs} were given "
             "(a folder of videos counts each); use --output-dir"
         )
+    inputs = [source for source in jobs if source is not None]
+    planned = _planned_outputs(jobs, args, parser)
     failures = 0
-    for source in jobs:
-        named = Path("sample.avi") if source is None else source
-        target, masks = _outputs_for(named, args, n_inputs > 1)
-        try:
-            if source is not None and not source.exists():
-                raise FileNotFoundError(f"no such file or folder: {source}")
-            summary = _process(source, target, masks, args, budget)
-        except (OSError, ValueError) as error:
-            failures += 1
-            print(f"{named}: error: {error}", file=sys.stderr)
-            continue
-        if not args.quiet:
-            print(summary)
+    # SIGTERM stops a run as Ctrl-C does, cleaning up (Python can set it from the main thread).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        for source, named, target, masks in planned:
+            try:
+                if source is not None and not source.exists():
+                    raise FileNotFoundError(f"no such file or folder: {source}")
+                summary = _process(source, target, masks, args, budget, inputs)
+            except (OSError, ValueError) as error:
+                failures += 1
+                print(f"{named}: error: {error}", file=sys.stderr)
+                continue
+            if not args.quiet:
+                print(summary)
+    except KeyboardInterrupt:
+        print("interrupted: the input in progress wrote nothing", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     if failures and not args.quiet:
         print(f"{failures} of {n_inputs} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _interrupt(signum, frame):
+    """SIGTERM as Ctrl-C, so that a run being stopped cleans up after itself."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # pragma: no cover

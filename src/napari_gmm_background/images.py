@@ -6,17 +6,22 @@ RGB order; OpenCV's BGR stays inside this module.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
+    "BACKGROUND_EXTENSIONS",
     "IMAGE_EXTENSIONS",
+    "MASK_VIDEO_EXTENSIONS",
     "TIFF_EXTENSIONS",
     "InputError",
     "MaskWriter",
+    "background_path",
+    "encode_image",
     "input_kind",
+    "is_mask_folder",
+    "mask_output_kind",
     "read_frame_folder",
     "read_frames",
     "read_tiff_stack",
@@ -97,34 +102,80 @@ def read_frames(path: Path) -> np.ndarray:
     return read_frame_folder(path) if kind == "folder" else read_tiff_stack(path)
 
 
-def write_background(target: Path, background: np.ndarray) -> Path:
-    """Write a background; a float one asked for as PNG goes to TIFF. Returns the path."""
-    if target.suffix.lower() == ".png" and background.dtype not in (np.uint8, np.uint16):
-        target = target.with_suffix(".tif")
-    write_image(target, background)
+MASK_VIDEO_EXTENSIONS = (".avi", ".mkv")
+BACKGROUND_EXTENSIONS = (".png", ".tif", ".tiff")
+
+
+def background_path(target: Path, dtype) -> Path:
+    """Where a background of ``dtype`` goes when asked for at ``target``.
+
+    PNG holds 8 and 16 bit integers; other data asked for as PNG goes to TIFF.
+
+    Raises
+    ------
+    InputError
+        For an extension that is not .png or .tif.
+    """
+    if target.suffix.lower() not in BACKGROUND_EXTENSIONS:
+        raise InputError(f"{target}: backgrounds are written as .png or .tif")
+    if target.suffix.lower() == ".png" and np.dtype(dtype) not in (np.uint8, np.uint16):
+        return target.with_suffix(".tif")
     return target
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Write through a temporary file, so a failure leaves nothing half-written."""
+def encode_image(path: Path, image: np.ndarray) -> None:
+    """Write an RGB or single-channel image to ``path`` as it is (see :func:`write_image`)."""
     import cv2
 
     if image.ndim == 3 and image.shape[-1] == 3:
         image = image[..., ::-1]  # OpenCV writes BGR
-    if path.suffix.lower() not in (".png", ".tif", ".tiff"):
+    if path.suffix.lower() not in BACKGROUND_EXTENSIONS:
         raise InputError(f"{path}: outputs are .png or .tif")
     if image.dtype not in (np.uint8, np.uint16):
         if path.suffix.lower() == ".png":
             raise InputError(f"{path}: {image.dtype} data needs a .tif output")
         image = image.astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        if not cv2.imwrite(str(partial), np.ascontiguousarray(image)):
-            raise OSError(f"could not write {path}")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
+        raise OSError(f"could not write {path} (disk full, or no permission?)")
+
+
+def write_image(path: Path, image: np.ndarray, *, overwrite: bool = True) -> None:
+    """Write an image through a unique temporary file: whole, or not at all.
+
+    See :class:`napari_gmm_background.outputs.PendingOutputs`.
+    """
+    from .outputs import PendingOutputs
+
+    with PendingOutputs(overwrite=overwrite) as outputs:
+        encode_image(outputs.add_file(path), image)
+        outputs.commit()
+
+
+def write_background(target: Path, background: np.ndarray, *, overwrite: bool = True) -> Path:
+    """Write a background; a float one asked for as PNG goes to TIFF. Returns the path."""
+    target = background_path(target, background.dtype)
+    write_image(target, background, overwrite=overwrite)
+    return target
+
+
+def mask_output_kind(target: Path) -> str:
+    """ "video" for a .avi/.mkv target, "folder" for one without an extension."""
+    if target.suffix.lower() in MASK_VIDEO_EXTENSIONS:
+        return "video"
+    if target.suffix and not target.is_dir():
+        raise InputError(
+            f"{target}: foreground masks go to a folder (a path without an extension) "
+            "or a lossless .avi or .mkv video"
+        )
+    return "folder"
+
+
+def is_mask_folder(folder: Path) -> bool:
+    """Whether a folder holds nothing but masks this package wrote."""
+    return all(
+        entry.is_file() and entry.name.startswith("mask_") and entry.suffix == ".png"
+        for entry in folder.iterdir()
+    )
 
 
 class MaskWriter:
@@ -133,7 +184,9 @@ class MaskWriter:
     Parameters
     ----------
     target : Path
-        A folder (created), or a ``.avi``/``.mkv`` file (FFV1, lossless).
+        An existing folder, or a ``.avi``/``.mkv`` file (FFV1, lossless);
+        write to a temporary from
+        :class:`napari_gmm_background.outputs.PendingOutputs`.
     size : (int, int)
         Height and width of the masks.
     """
@@ -144,7 +197,7 @@ class MaskWriter:
         self.target = target
         self.video = None
         self.count = 0
-        if target.suffix.lower() in (".avi", ".mkv"):
+        if target.suffix.lower() in MASK_VIDEO_EXTENSIONS:
             height, width = size
             self.video = cv2.VideoWriter(
                 str(target), cv2.VideoWriter_fourcc(*"FFV1"), 25.0, (width, height), False
@@ -162,9 +215,22 @@ class MaskWriter:
         if self.video is not None:
             self.video.write(image)
         elif not cv2.imwrite(str(self.target / f"mask_{self.count:06d}.png"), image):
-            raise OSError(f"could not write into {self.target}")
+            raise OSError(f"could not write into {self.target} (disk full, or no permission?)")
         self.count += 1
 
     def close(self) -> None:
-        if self.video is not None:
-            self.video.release()
+        """Finish the video, and check every mask is in it (OpenCV does not say)."""
+        if self.video is None:
+            return
+        self.video.release()
+        self.video = None
+        from .io import VideoReadError, video_info
+
+        try:
+            written = video_info(self.target).n_frames
+        except VideoReadError:
+            written = 0
+        if written != self.count:
+            raise OSError(
+                f"only {written} of {self.count} masks reached {self.target} (disk full?)"
+            )

@@ -1,0 +1,235 @@
+"""Writing outputs without ever losing a file: a run's outputs appear whole, or not at all.
+
+Every output is first written under a unique temporary name beside its target
+(so two runs never share a temporary, and a move into place never crosses
+file systems). Only when all of a run's outputs are complete are they moved
+into place together: an existing target is refused unless the caller allows
+replacing it, and is then kept aside until the new outputs are all in place,
+so a failure part way restores it. A target may never be, contain, or lie
+inside one of the run's inputs. Interrupted or failed runs leave nothing but
+what was there before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["OutputError", "PendingOutputs"]
+
+
+class OutputError(ValueError):
+    """An output that cannot be written where it was asked for, with the reason."""
+
+
+@dataclass
+class _Pending:
+    target: Path
+    temporary: Path
+    folder: bool
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(os.path.abspath(path)))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path != folder and folder in path.parents
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a folder tree, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class PendingOutputs:
+    """A run's outputs, written to temporaries and moved into place together.
+
+    Use as a context manager: leaving it without :meth:`commit` (an error,
+    Ctrl-C) deletes the temporaries and any folder it created.
+
+    Parameters
+    ----------
+    overwrite : bool
+        Replace existing targets (otherwise an existing target is an error,
+        checked when it is added and again, atomically, when committing).
+    inputs : iterable of path
+        The run's inputs: no target may be one, contain one, or lie inside
+        one (a folder of frames).
+
+    Examples
+    --------
+    >>> with PendingOutputs(inputs=["clip.avi"]) as outputs:  # doctest: +SKIP
+    ...     image = outputs.add_file(Path("bg.png"))
+    ...     cv2.imwrite(str(image), background)
+    ...     outputs.commit()
+    """
+
+    def __init__(self, *, overwrite: bool = False, inputs: "Iterable[os.PathLike | str]" = ()):
+        self.overwrite = overwrite
+        self.inputs = [_resolved(Path(path)) for path in inputs]
+        self._pending: "list[_Pending]" = []
+        self._created_folders: "list[Path]" = []
+        self._committed = False
+
+    def __enter__(self) -> "PendingOutputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._committed:
+            self.discard()
+
+    # -- adding ------------------------------------------------------------
+
+    def add_file(self, target: "os.PathLike | str") -> Path:
+        """Check a file target; return the temporary path to write it to (same suffix)."""
+        target = Path(target)
+        self._check(target, folder=False)
+        parent = self._parent_of(target)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=parent
+        )
+        os.close(handle)
+        temporary = Path(name)
+        self._pending.append(_Pending(target, temporary, folder=False))
+        return temporary
+
+    def add_folder(
+        self,
+        target: "os.PathLike | str",
+        *,
+        replaceable: "Callable[[Path], bool] | None" = None,
+    ) -> Path:
+        """Check a folder target; return the temporary folder to fill.
+
+        With ``overwrite``, an existing folder is replaced only if
+        ``replaceable(folder)`` says its contents are this kind of output
+        (never a folder of the user's other files).
+        """
+        target = Path(target)
+        self._check(target, folder=True)
+        if target.exists() and self.overwrite and any(target.iterdir()):
+            if replaceable is None or not replaceable(target):
+                raise OutputError(
+                    f"{target} holds other files; it is replaced only when it holds "
+                    "nothing but outputs of this kind: pick another folder"
+                )
+        parent = self._parent_of(target)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        self._pending.append(_Pending(target, temporary, folder=True))
+        return temporary
+
+    def _check(self, target: Path, *, folder: bool) -> None:
+        resolved = _resolved(target)
+        for source in self.inputs:
+            if resolved == source:
+                raise OutputError(f"{target} is one of the inputs: an output may never replace one")
+            if _inside(source, resolved):
+                raise OutputError(f"{target} holds the input {source}: pick another output")
+            if _inside(resolved, source):
+                raise OutputError(f"{target} lies inside the input {source}: pick another output")
+        for pending in self._pending:
+            if _resolved(pending.target) == resolved:
+                raise OutputError(f"{target} is asked for twice in one run")
+        for ancestor in reversed(resolved.parents):
+            if ancestor.exists() and not ancestor.is_dir():
+                raise OutputError(f"cannot write {target}: {ancestor} is a file, not a folder")
+        if target.exists() or target.is_symlink():
+            if target.is_dir() != folder:
+                kind = "a folder" if target.is_dir() else "a file"
+                raise OutputError(f"{target} exists and is {kind}")
+            if not self.overwrite:
+                raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
+
+    def _parent_of(self, target: Path) -> Path:
+        """The target's folder, created (and remembered, to be removed if unused) if missing."""
+        parent = target.parent
+        missing = []
+        for folder in [parent, *parent.parents]:
+            if folder.exists():
+                break
+            missing.append(folder)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the folder {parent}: {error.strerror}") from None
+        self._created_folders.extend(missing)  # deepest first
+        return parent
+
+    # -- finishing ---------------------------------------------------------
+
+    def commit(self) -> None:
+        """Move every output into place: all of them, or none (and the old ones back)."""
+        aside: "list[tuple[Path, Path]]" = []
+        placed: "list[_Pending]" = []
+        try:
+            for pending in self._pending:
+                target = pending.target
+                if target.exists() or target.is_symlink():
+                    if not self.overwrite:
+                        raise FileExistsError(
+                            f"{target} appeared while this run was working; nothing was written"
+                        )
+                    kept = Path(
+                        tempfile.mkdtemp(
+                            prefix=f".{target.name}.", suffix=".old", dir=target.parent
+                        )
+                    )
+                    os.rename(target, kept / target.name)
+                    aside.append((kept, target))
+            for pending in self._pending:
+                self._place(pending)
+                placed.append(pending)
+        except BaseException:
+            for pending in placed:
+                _remove(pending.target)
+            for kept, target in aside:
+                os.rename(kept / target.name, target)
+                kept.rmdir()
+            raise
+        for kept, _ in aside:
+            _remove(kept)
+        self._committed = True
+
+    @staticmethod
+    def _place(pending: _Pending) -> None:
+        """Move a temporary to its target, failing if the target appeared meanwhile."""
+        target, temporary = pending.target, pending.temporary
+        if pending.folder:
+            try:
+                os.rename(temporary, target)  # fails on a non-empty folder
+            except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise FileExistsError(f"{target} appeared while this run wrote it") from None
+                raise
+            return
+        try:
+            os.link(temporary, target)  # atomic create-or-fail
+        except FileExistsError:
+            raise FileExistsError(f"{target} appeared while this run wrote it") from None
+        except OSError:  # no hard links here: reserve the name, then replace it
+            handle = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(handle)
+            os.replace(temporary, target)
+            return
+        os.unlink(temporary)
+
+    def discard(self) -> None:
+        """Delete the temporaries, and the folders this run created for them if empty."""
+        for pending in self._pending:
+            _remove(pending.temporary)
+        for folder in self._created_folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self._pending.clear()
+        self._created_folders.clear()
