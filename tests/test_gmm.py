@@ -173,12 +173,16 @@ def test_degenerate_pixels_have_defined_answers_and_no_warnings():
     assert model.n_iter[0] == 0 and model.n_iter[3] > 0
 
 
-def test_fewer_frames_than_components():
+def test_no_more_components_than_frames():
+    # scikit-learn's rule: a huge n_components on a short clip is refused at once.
     data = np.array([[5, 10]], dtype=np.uint8)  # one frame, two pixels
-    assert notebook(data).tolist() == [5, 10]
+    assert notebook(data, n_components=1).tolist() == [5, 10]
     data = np.array([[5], [10], [10]], dtype=np.float64)
-    assert notebook(data, n_components=4).tolist() == [10.0]
+    assert notebook(data, n_components=3).tolist() == [10.0]
     assert notebook(data, n_components=1).tolist() == [pytest.approx(25 / 3)]
+    for n_components in (4, 10**6):
+        with pytest.raises(ValueError, match=f"n_components={n_components} needs at least"):
+            notebook(data, n_components=n_components)
 
 
 def test_more_components():

@@ -217,3 +217,18 @@ def test_widget_motionless_on_a_tcyx_stack_runs_each_channel_alone(viewer_and_wi
         np.testing.assert_array_equal(
             result[channel], extract_background(movie, method="motionless")
         )
+
+
+def test_closing_the_viewer_during_a_run_raises_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = BackgroundWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    rng = np.random.default_rng(1)
+    widget.image.value = viewer.add_image(
+        rng.integers(0, 255, (150, 240, 320, 3), dtype=np.uint8), name="noise", rgb=True
+    )
+    worker = widget.run()
+    qtbot.wait(200)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    qtbot.wait(100)  # the worker's last signals are delivered to a closed widget

@@ -97,6 +97,8 @@ def background_job(frames: Any, settings: RunSettings):
             yield
     except (ValueError, TypeError, MemoryError) as error:
         return JobFailed(str(error) or type(error).__name__)
+    except Exception as error:  # a decoder's or a kernel's: said, and the viewer keeps working
+        return JobFailed(f"{type(error).__name__}: {error}")
     return background, mask
 
 
@@ -245,7 +247,17 @@ class BackgroundWidget(Container):
     def running(self) -> bool:
         return self._worker is not None
 
+    def _alive(self) -> bool:
+        """Whether the widget's Qt side still exists (the viewer may close during a run)."""
+        try:
+            self.native.objectName()
+        except RuntimeError:  # "wrapped C/C++ object ... has been deleted"
+            return False
+        return True
+
     def _say(self, message: str, *, warn: bool = False):
+        if not self._alive():
+            return
         self.status.value = message
         if warn:
             from napari.utils.notifications import show_warning
@@ -311,6 +323,8 @@ class BackgroundWidget(Container):
 
     def _on_finished(self):
         self._worker = None
+        if not self._alive():
+            return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 
@@ -380,6 +394,8 @@ class BackgroundWidget(Container):
 
     def _on_returned(self, result, settings: RunSettings):
         self.last_result = result
+        if not self._alive():
+            return
         if result is None:
             return
         if isinstance(result, JobFailed):

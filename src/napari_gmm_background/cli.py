@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=_threshold,
         default=4.0,
         help="foreground mask threshold, in standard deviations",
     )
@@ -134,6 +134,15 @@ def _frame_slice(text: str) -> slice:
     if len(values) == 3 and values[2] is not None and values[2] <= 0:
         raise argparse.ArgumentTypeError("STEP must be a positive integer")
     return slice(*values)
+
+
+def _threshold(text: str) -> float:
+    from .checks import check_number
+
+    try:
+        return check_number("--threshold", float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _size(text: str) -> int:
@@ -374,8 +383,14 @@ def main(argv: "list[str] | None" = None) -> int:
     args = parser.parse_args(argv)
     if not args.inputs and not args.sample:
         parser.error("give one or more inputs, or --sample")
+    from .gmm import EMSettings
     from .io import memory_budget
 
+    try:  # the same check every path makes, before any input is read
+        EMSettings(args.components, args.max_iter, args.tol)
+    except (TypeError, ValueError) as error:
+        flags = {"n_components": "--components", "max_iter": "--max-iter", "tol": "--tol"}
+        parser.error(f"{flags[str(error).split()[0]]}: {error}")
     budget = args.memory_budget or min(DEFAULT_BUDGET, memory_budget())
     jobs = [path for p in args.inputs for path in _expand(Path(p))]
     jobs += [None] if args.sample else []

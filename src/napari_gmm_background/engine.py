@@ -159,7 +159,11 @@ def _count_notebook_steps(frames_shape: tuple, settings: Settings) -> int:
 
 
 def _iterate_motionless(frames: np.ndarray, settings: Settings, *, gmm_first: bool):
-    first_estimate = partial(_heaviest_gaussian, settings=settings) if gmm_first else None
+    first_estimate = None
+    if gmm_first:
+        n_kept = min(len(frames), motion.DEFAULT_N_SAMPLES)
+        settings.em.check_frames(n_kept, "stillest frames of each pixel, which it is fitted to")
+        first_estimate = partial(_heaviest_gaussian, settings=settings)
     return motion.iter_stack_background(frames, first_estimate=first_estimate)
 
 
@@ -336,20 +340,21 @@ def iter_background(
         As ``StopIteration.value``.
     """
     frames = as_frames(data, time_axis)
+    dtype = np.asarray(data).dtype  # half floats are computed as float32
     settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
     row, layout = _prepare(frames.shape, method, 0, rgb, engine)
     total = count_steps(
         frames.shape, method=method, rgb=layout.rgb, engine=engine, keep_model=keep_model
     )
-    return (yield from renumber(_run(frames, row, layout, settings, keep_model), total))
+    return (yield from renumber(_run(frames, dtype, row, layout, settings, keep_model), total))
 
 
-def _run(frames, row: Method, layout: Layout, settings: Settings, keep_model: bool):
+def _run(frames, dtype, row: Method, layout: Layout, settings: Settings, keep_model: bool):
     """:func:`iter_background` on time-first frames, its steps not yet counted as one."""
     fit_model = partial(iter_fit_background_model, **vars(settings.em))
     if keep_model and row.model_background and settings.engine == "numba":
         model = yield from fit_model(frames)
-        return model.background(), model
+        return cast_like(model.background_mean, dtype), model
     background = yield from iter_by_stack(
         frames,
         layout,
@@ -357,7 +362,7 @@ def _run(frames, row: Method, layout: Layout, settings: Settings, keep_model: bo
         count_stack_steps=partial(row.count_steps, settings=settings),
         per_pixel=row.per_pixel,
     )
-    background = cast_like(background, frames.dtype)
+    background = cast_like(background, dtype)
     if not keep_model:
         return background
     model = yield from fit_model(frames)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .checks import check_count, check_number
 from .layout import NON_FINITE_MESSAGE, as_frames, cast_like
 from .progress import Progress, run_to_end
 
@@ -69,19 +70,22 @@ class EMSettings:
     reg_covar: float = 1e-6
 
     def __post_init__(self):
-        def is_count(value):
-            return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        check_count("n_components", self.n_components)
+        check_count("max_iter", self.max_iter)
+        check_number("tol", self.tol)
+        check_number("reg_covar", self.reg_covar, inclusive=False)
 
-        if not (is_count(self.n_components) and self.n_components >= 1):
-            raise ValueError(f"n_components must be an integer >= 1, got {self.n_components!r}")
-        if not (is_count(self.max_iter) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if not (isinstance(self.tol, (int, float, np.number)) and 0 <= self.tol < math.inf):
-            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-        if not (
-            isinstance(self.reg_covar, (int, float, np.number)) and 0 < self.reg_covar < math.inf
-        ):
-            raise ValueError(f"reg_covar must be a finite number > 0, got {self.reg_covar!r}")
+    def check_frames(self, n_frames: int, what: str = "frames") -> None:
+        """ValueError unless there are at least as many samples as components.
+
+        scikit-learn's rule: more Gaussians than samples cannot be fitted, and
+        asking for them would only cost time and memory.
+        """
+        if self.n_components > n_frames:
+            raise ValueError(
+                f"n_components={self.n_components} needs at least that many {what}; "
+                f"there are {n_frames}"
+            )
 
 
 @dataclass
@@ -171,8 +175,7 @@ class BackgroundModel:
         numpy.ndarray of bool
             Same shape as ``data``.
         """
-        if threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold}")
+        threshold = check_number("threshold", threshold)
         frames = np.moveaxis(np.asarray(data), time_axis, 0)
         if frames.shape[1:] != self.weights.shape[:-1]:
             raise ValueError(
@@ -324,6 +327,7 @@ def _chunk_starts(n_pixels: int, n_frames: int) -> list:
 def _iter_fit(frames: np.ndarray, settings: EMSettings, *, store_model: bool):
     """Fit every pixel of time-first ``frames``: the heaviest means, or the model."""
     n_frames = frames.shape[0]
+    settings.check_frames(n_frames)
     spatial = frames.shape[1:]
     n_pixels = math.prod(spatial)
     k = settings.n_components
@@ -453,6 +457,7 @@ class HistogramFit:
         from . import _em_kernels
 
         n_pixels = len(self.counts)
+        self.settings.check_frames(self.n_frames)
         k = self.settings.n_components
         rows = n_pixels if keep_model else 0
         background = np.empty(n_pixels)

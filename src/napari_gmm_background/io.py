@@ -7,6 +7,7 @@ containers, so neither is trusted for which frame is which.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -110,8 +111,10 @@ def parse_size(text: str) -> int:
     text = text.strip()
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
     factor = units.get(text[-1:].upper(), 1)
-    number = text[:-1] if text[-1:].upper() in units else text
-    return int(float(number) * factor)  # ValueError if it is not a number
+    number = float(text[:-1] if text[-1:].upper() in units else text)  # ValueError if not
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a finite size")
+    return int(number * factor)
 
 
 def _available_memory() -> int:
@@ -135,6 +138,8 @@ def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such video file: {path}")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"cannot read {path}: permission denied")
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()

@@ -40,6 +40,9 @@ NON_FINITE_MESSAGE = (
     "them away."
 )
 
+# Integers float64 holds exactly: every method computes in float64.
+_EXACT_INTEGERS = 2**53
+
 # napari's own rule for an image whose last axis is colour.
 COLOUR_AXIS_LENGTHS = (3, 4)
 
@@ -47,21 +50,35 @@ COLOUR_AXIS_LENGTHS = (3, 4)
 def as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
     """``data`` as an ndarray with time first (a view where possible).
 
+    Half floats are computed as float32 and data of a foreign byte order in
+    the machine's (copies); cast results back with :func:`cast_like` and
+    ``np.asarray(data).dtype``.
+
     Raises
     ------
     TypeError
-        For data that is not real numbers.
+        For data that is not real numbers, or a time axis that is not an integer.
     ValueError
-        For a scalar, a time axis out of range, or no frames.
+        For a scalar, a time axis out of range, no frames, or 64-bit integers
+        beyond what float64 arithmetic holds exactly (2**53).
     """
     array = np.asarray(data)
-    if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
+    if array.dtype.kind not in "iuf":  # not bool, complex, times (numpy counts those as ints)
         raise TypeError(f"data must hold integers or floats, got dtype {array.dtype}")
     if array.ndim < 1:
         raise ValueError("data must have a time axis; got a scalar")
     check_time_axis(time_axis, array.ndim)
+    if array.dtype == np.float16:
+        array = array.astype(np.float32)
+    elif not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.dtype.itemsize == 8 and np.issubdtype(array.dtype, np.integer) and array.size:
+        if array.max() > _EXACT_INTEGERS or array.min() < -_EXACT_INTEGERS:
+            raise ValueError(
+                f"data holds {array.dtype} values beyond +-2**53, which the float64 arithmetic "
+                "of every method cannot represent exactly; rescale them, or convert to "
+                "float64 if the rounding is acceptable"
+            )
     frames = np.moveaxis(array, time_axis, 0)
     if frames.shape[0] == 0:
         raise ValueError("data has no frames: its time axis has length 0")
@@ -69,8 +86,10 @@ def as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
 
 
 def check_time_axis(time_axis: int, ndim: int) -> None:
-    """ValueError unless ``time_axis`` is an axis of an ``ndim``-axis array."""
-    if not (isinstance(time_axis, (int, np.integer)) and -ndim <= time_axis < ndim):
+    """TypeError or ValueError unless ``time_axis`` is an axis of an ``ndim``-axis array."""
+    if isinstance(time_axis, bool) or not isinstance(time_axis, (int, np.integer)):
+        raise TypeError(f"time_axis must be an integer, got {time_axis!r}")
+    if not -ndim <= time_axis < ndim:
         raise ValueError(f"time_axis {time_axis} is out of range for data with {ndim} axes")
 
 

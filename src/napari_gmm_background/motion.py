@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .checks import check_count, check_number
 from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, iter_by_stack
 from .progress import Progress, run_to_end
 
@@ -119,10 +120,12 @@ def _iter_scores(frames: np.ndarray, window: int, cell: int = 1):
     n_frames = frames.shape[0]
     size = (window, window)
     local = _local_size(cell)
+    check_finite = not np.issubdtype(frames.dtype, np.integer)
     if n_frames == 1:
+        if check_finite and not np.isfinite(frames[0]).all():
+            raise ValueError(NON_FINITE_MESSAGE)
         yield 0, np.zeros(_cell_grey(frames[0], cell).shape, dtype=np.float32)
         return
-    check_finite = not np.issubdtype(frames.dtype, np.integer)
     previous_change = None
     grey = _cell_grey(frames[0], cell)
     for t in range(n_frames):
@@ -235,11 +238,20 @@ def _first_estimate(statistic, gmm_settings) -> "FirstEstimate | None":
     raise ValueError(f"statistic must be 'median', 'gmm' or a callable, got {statistic!r}")
 
 
-def _check(n_samples, tolerance) -> None:
-    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+def _check(n_samples, window, tolerance, gmm_settings) -> None:
+    check_count("n_samples", n_samples)
+    if window is not None:
+        check_count("window", window)
+    check_number("tolerance", tolerance)
+    unknown = sorted(set(gmm_settings) - {"n_components", "max_iter", "tol", "reg_covar"})
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword {unknown[0]!r}; the mixture settings are n_components, "
+            "max_iter, tol and reg_covar"
+        )
+    from .gmm import EMSettings
+
+    EMSettings(**gmm_settings)
 
 
 def count_stack_steps(stack_shape: tuple, *, refines_a_first_estimate: bool = False) -> int:
@@ -402,9 +414,10 @@ def iter_motionless_background(
     :func:`count_motionless_steps`) and returns the background as
     ``StopIteration.value``; closing it between steps abandons the work.
     """
-    _check(n_samples, tolerance)
+    _check(n_samples, window, tolerance, gmm_settings)
     first_estimate = _first_estimate(statistic, gmm_settings)
     frames = as_frames(data, time_axis)
+    dtype = np.asarray(data).dtype  # half floats are computed as float32
     layout = Layout.of(frames.shape, rgb)
     background = yield from iter_by_stack(
         frames,
@@ -420,7 +433,7 @@ def iter_motionless_background(
             count_stack_steps, refines_a_first_estimate=first_estimate is not None
         ),
     )
-    return cast_like(background, frames.dtype)
+    return cast_like(background, dtype)
 
 
 def motionless_background(

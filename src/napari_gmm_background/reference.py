@@ -107,6 +107,7 @@ def extract_background_sklearn(
     the compiled engine.
     """
     frames = as_frames(data, time_axis)
+    dtype = np.asarray(data).dtype  # half floats are computed as float32
     means = heaviest_means_sklearn(
         frames,
         n_components=n_components,
@@ -115,4 +116,4 @@ def extract_background_sklearn(
         reg_covar=reg_covar,
         random_state=random_state,
     )
-    return cast_like(means, frames.dtype)
+    return cast_like(means, dtype)

@@ -102,10 +102,14 @@ def iter_video_background(
 
     row = get_method(method)
     settings = EMSettings(n_components, max_iter, tol, reg_covar)
+    if frames is not None and (frames.step or 1) < 1:
+        raise ValueError(f"frames {frames}: the step must be positive (frames decode in order)")
     info = info or video_info(path)
     indices = _frame_indices(info.n_frames, frames)
     if len(indices) == 0:
         raise ValueError(f"{os.fspath(path)}: no frames selected out of {info.n_frames}")
+    if row.fits_mixtures:
+        settings.check_frames(len(indices), "selected frames")
     budget = default_budget() if memory_budget is None else int(memory_budget)
     frame_bytes = info.height * info.width * 3
     n_selected = len(indices)
