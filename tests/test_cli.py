@@ -337,3 +337,14 @@ def test_sigterm_stops_a_run_cleanly(tmp_path):
         assert sorted(p.name for p in out.iterdir()) == ["bg.png"]
     else:
         assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_damaged_video_is_used_and_its_losses_said_in_one_line(tmp_path, capsys):
+    frames, _ = synthetic_traffic(n_frames=60, height=48, width=64, seed=9)
+    data = bytearray(write_video(tmp_path / "good.avi", frames).read_bytes())
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    assert main([str(tmp_path / "cut.avi"), "-o", str(tmp_path / "bg.png")]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith(f"{tmp_path / 'cut.avi'}: warning: ")
+    assert "declares 60 frames but holds" in warning[0] and err.count(str(tmp_path)) == 1

@@ -166,3 +166,85 @@ def test_memory_budget_setting(monkeypatch):
         memory_budget()
     monkeypatch.delenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET")
     assert 0 < memory_budget()
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    """A clip, the same with corrupted bytes in the middle, cut to a third, and one frame."""
+    from napari_gmm_background.datasets import synthetic_traffic
+
+    folder = tmp_path_factory.mktemp("damaged")
+    frames, _ = synthetic_traffic(n_frames=101, height=60, width=80, seed=1)
+    good = write_video(folder / "good.avi", frames)
+    data = bytearray(good.read_bytes())
+    rng = np.random.default_rng(0)
+    corrupt = bytearray(data)
+    for start in rng.integers(len(data) // 4, 3 * len(data) // 4, 6):
+        corrupt[start : start + 200] = rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
+    (folder / "corrupt.avi").write_bytes(corrupt)
+    (folder / "truncated.avi").write_bytes(data[: len(data) // 3])
+    write_video(folder / "one.avi", frames[:1])
+    return folder
+
+
+def test_damaged_frames_are_skipped_named_and_the_rest_decoded(damaged):
+    from napari_gmm_background.io import DamagedVideoWarning, open_video
+
+    with pytest.warns(DamagedVideoWarning, match=r"corrupt.avi: \d of 101 frames could not"):
+        frames = read_video(damaged / "corrupt.avi")
+    assert 90 <= len(frames) < 101  # a loop that stopped at the first damage kept 37
+    with pytest.warns(DamagedVideoWarning, match="frames could not be decoded"):
+        _, metadata = open_video(damaged / "corrupt.avi")
+    assert len(metadata["lost_frames"]) == 101 - len(frames)
+
+
+def test_a_truncated_file_is_reported_however_it_is_read(damaged):
+    from napari_gmm_background.io import DamagedVideoWarning, open_video
+    from napari_gmm_background.streaming import video_background
+
+    path = damaged / "truncated.avi"
+    assert video_info(path).declared_frames == 101 and video_info(path).n_frames < 101
+    with pytest.warns(DamagedVideoWarning, match="could not be decoded"):
+        assert len(read_video(path)) < 101
+    with pytest.warns(DamagedVideoWarning, match="declares 101 frames but holds"):
+        video, _ = open_video(path, budget=1000)  # lazy
+    with pytest.warns(DamagedVideoWarning, match="declares 101 frames but holds"):
+        video_background(path)
+
+
+def test_a_one_frame_video(damaged):
+    info = video_info(damaged / "one.avi")
+    assert info.n_frames == 1
+    assert read_video(damaged / "one.avi").shape[0] == 1
+
+
+def test_an_undecodable_frame_of_a_lazy_video_is_black_and_named(damaged, monkeypatch):
+    import cv2
+
+    from napari_gmm_background.io import DamagedVideoWarning, LazyVideo
+
+    real = cv2.VideoCapture
+
+    class FailsAtTen:  # frame 10 cannot be decoded
+        def __init__(self, *args):
+            self.capture = real(*args)
+            self.position = 0
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+        def set(self, prop, value):
+            if prop == cv2.CAP_PROP_POS_FRAMES:
+                self.position = int(value)
+            return self.capture.set(prop, value)
+
+        def read(self):
+            ok, frame = self.capture.read()
+            self.position += 1
+            return (False, None) if self.position == 11 else (ok, frame)
+
+    video = LazyVideo(damaged / "good.avi", frames_per_chunk=8)
+    monkeypatch.setattr(cv2, "VideoCapture", FailsAtTen)
+    with pytest.warns(DamagedVideoWarning, match="frames 10; .* left black"):
+        chunk = video[8:16]
+    assert chunk[2].max() == 0 and chunk[1].max() > 0 and chunk[3].max() > 0

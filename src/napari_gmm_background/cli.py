@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from .engine import DEFAULT_METHOD, METHODS
 from .images import InputError
+from .io import DamagedVideoWarning
 
 __all__ = ["main"]
 
@@ -411,7 +413,14 @@ def main(argv: "list[str] | None" = None) -> int:
             try:
                 if source is not None and not source.exists():
                     raise FileNotFoundError(f"no such file or folder: {source}")
-                summary = _process(source, target, masks, args, budget, inputs)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", DamagedVideoWarning)
+                    try:
+                        summary = _process(source, target, masks, args, budget, inputs)
+                    finally:
+                        for warning in caught:
+                            text = str(warning.message).removeprefix(f"{source}: ")
+                            print(f"{named}: warning: {text}", file=sys.stderr)
             except (OSError, ValueError) as error:
                 failures += 1
                 print(f"{named}: error: {error}", file=sys.stderr)

@@ -7,12 +7,14 @@ containers, so neither is trusted for which frame is which.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +27,10 @@ __all__ = [
     "LazyVideo",
     "VideoInfo",
     "VideoReadError",
+    "DamagedVideoWarning",
+    "DecodeReport",
     "as_colour",
+    "decode_positions",
     "format_bytes",
     "iter_video_frames",
     "memory_budget",
@@ -54,6 +59,110 @@ class VideoReadError(ValueError):
     """A video file exists but cannot be decoded."""
 
 
+class DamagedVideoWarning(UserWarning):
+    """Some frames of a video could not be decoded; the message says which."""
+
+
+# A damaged frame fails to decode while the frames after it still can, so
+# decoding goes on past failures; this many in a row are taken as the end.
+MAX_FAILURES_IN_A_ROW = 64
+
+
+@dataclass
+class DecodeReport:
+    """What decoding a video met: how many frames came, which could not.
+
+    Attributes
+    ----------
+    path : str
+        The video.
+    declared : int
+        Frames the container says it holds (0 when it does not say).
+    decoded : int
+        Frames decoded.
+    lost : list of int
+        Positions that failed to decode before the end (damaged frames, or
+        frames a truncated file declares but does not hold).
+    """
+
+    path: str
+    declared: int
+    decoded: int = 0
+    lost: list = field(default_factory=list)
+    end: int = 0
+
+    def missing(self, wanted: "range | None" = None) -> list:
+        """Wanted positions that did not decode: the lost ones, and those never reached."""
+        wanted = range(self.declared) if wanted is None else wanted
+        lost = set(self.lost)
+        return [p for p in wanted if p in lost or (p >= self.end and p < self.declared)]
+
+    def message(self, wanted: "range | None" = None) -> "str | None":
+        """A warning for people, naming the file and the frames; None if nothing was lost."""
+        missing = self.missing(wanted)
+        if not missing:
+            return None
+        n_wanted = len(range(self.declared) if wanted is None else wanted)
+        return (
+            f"{self.path}: {len(missing)} of {n_wanted} frames could not be decoded "
+            f"(frames {_ranges(missing)}; the file is damaged or truncated); "
+            "the others are used, in order"
+        )
+
+    def warn(self, wanted: "range | None" = None) -> None:
+        message = self.message(wanted)
+        if message:
+            warnings.warn(DamagedVideoWarning(message), stacklevel=3)
+
+
+def _ranges(positions: list) -> str:
+    """1, 2, 3, 7 -> '1-3, 7' (at most a few runs, then '...')."""
+    runs = []
+    for position in positions:
+        if runs and position == runs[-1][1] + 1:
+            runs[-1][1] = position
+        else:
+            runs.append([position, position])
+    text = [f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:6]]
+    return ", ".join(text) + (", ..." if len(runs) > 6 else "")
+
+
+def decode_positions(capture, wanted: "Iterator[int]", report: DecodeReport, *, rgb: bool):
+    """Yield ``(position, frame)`` for the wanted positions (ascending) that decode.
+
+    The one decode loop every reader uses. Unwanted frames are skipped with
+    ``grab``; a frame that fails to decode is recorded in ``report.lost`` and
+    skipped, so a damaged frame costs only itself; after
+    :data:`MAX_FAILURES_IN_A_ROW` failures in a row, or a failure at or beyond
+    the declared length, the video has ended. ``capture`` must stand at
+    position ``report.end`` (0 for a new capture).
+    """
+    position = report.end
+    failures = 0
+    target = next(wanted, None)
+    while target is not None:
+        if position != target:
+            if not capture.grab():
+                failures += 1
+                if position >= report.declared or failures >= MAX_FAILURES_IN_A_ROW:
+                    break
+            position += 1
+            continue
+        ok, frame = capture.read()
+        if ok and frame is not None:
+            failures = 0
+            report.decoded += 1
+            yield position, as_colour(frame, rgb=rgb)
+        else:
+            failures += 1
+            if position >= report.declared or failures >= MAX_FAILURES_IN_A_ROW:
+                break
+            report.lost.append(position)
+        position += 1
+        target = next(wanted, None)
+    report.end = position
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video holds, with the frame count checked by decoding."""
@@ -64,14 +173,26 @@ class VideoInfo:
     width: int
     fps: float
     fourcc: str
+    declared_frames: int = -1  # what the container claims; -1: as n_frames
 
     @property
     def decoded_bytes(self) -> int:
         """Size of all frames decoded as RGB uint8."""
         return self.n_frames * self.height * self.width * 3
 
+    def truncation_message(self) -> "str | None":
+        """A warning when the container declares frames the file does not hold."""
+        declared = self.declared_frames
+        if declared <= self.n_frames or declared - self.n_frames <= max(1, declared // 100):
+            return None  # estimated counts are often off by a frame or two
+        return (
+            f"{self.path}: the file declares {declared} frames but holds {self.n_frames} "
+            "(truncated or damaged); the frames it holds are used"
+        )
+
     def as_metadata(self) -> dict:
         return {
+            "declared_frames": self.declared_frames,
             "source_path": self.path,
             "fps": self.fps,
             "frame_count": self.n_frames,
@@ -161,9 +282,13 @@ def as_colour(frame: np.ndarray, *, rgb: bool) -> np.ndarray:
 
 
 def iter_video_frames(
-    path: "str | os.PathLike", *, rgb: bool = True, indices: "range | None" = None
+    path: "str | os.PathLike",
+    *,
+    rgb: bool = True,
+    indices: "range | None" = None,
+    report: "DecodeReport | None" = None,
 ) -> Iterator[np.ndarray]:
-    """Decode a video frame by frame.
+    """Decode a video frame by frame, past damaged frames.
 
     Parameters
     ----------
@@ -174,11 +299,14 @@ def iter_video_frames(
     indices : range, optional
         Only these frame positions (ascending); the others are skipped with
         ``grab``, which does not convert them.
+    report : DecodeReport, optional
+        Filled with what was lost; without one, a :class:`DamagedVideoWarning`
+        names the frames that could not be decoded.
 
     Yields
     ------
     numpy.ndarray
-        (H, W, 3) uint8 frames, in decoding order.
+        (H, W, 3) uint8 frames, in decoding order; damaged frames are left out.
 
     Raises
     ------
@@ -187,26 +315,20 @@ def iter_video_frames(
     VideoReadError
         If OpenCV cannot open it.
     """
+    import cv2
 
-    wanted = iter(indices) if indices is not None else None
-    target = next(wanted, None) if wanted is not None else 0
     capture = open_capture(path)
+    warn = report is None
+    if report is None:
+        report = DecodeReport(os.fspath(path), max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0))
+    wanted = iter(indices) if indices is not None else itertools.count()
     try:
-        position = 0
-        while target is not None:
-            if position != target:
-                if not capture.grab():
-                    return
-                position += 1
-                continue
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                return
-            yield as_colour(frame, rgb=rgb)
-            position += 1
-            target = next(wanted, None) if wanted is not None else position
+        for _, frame in decode_positions(capture, wanted, report, rgb=rgb):
+            yield frame
     finally:
         capture.release()
+    if warn:
+        report.warn(indices)
 
 
 def read_video(path: "str | os.PathLike", *, rgb: bool = True) -> np.ndarray:
@@ -230,26 +352,39 @@ def read_video(path: "str | os.PathLike", *, rgb: bool = True) -> np.ndarray:
         If ``path`` is not a file.
     VideoReadError
         If OpenCV cannot open it or it holds no decodable frame.
+
+    Warns
+    -----
+    DamagedVideoWarning
+        Naming the frames that could not be decoded (they are left out).
     """
+
+    video, report = _read_all(path, rgb)
+    report.warn()
+    return video
+
+
+def _read_all(path, rgb: bool) -> "tuple[np.ndarray, DecodeReport]":
+    """Every frame that decodes, and the report of those that did not."""
     import cv2
 
     capture = open_capture(path)
     # The container's frame count is only a first guess at the size: the
     # buffer grows if more frames come and is cut to the frames decoded.
-    expected = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 1)
+    report = DecodeReport(os.fspath(path), max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0))
     capture.release()
     video = None
     n_frames = 0
-    for frame in iter_video_frames(path, rgb=rgb):
+    for frame in iter_video_frames(path, rgb=rgb, report=report):
         if video is None:
-            video = np.empty((expected,) + frame.shape, dtype=frame.dtype)
+            video = np.empty((max(report.declared, 1),) + frame.shape, dtype=frame.dtype)
         elif n_frames == len(video):
             video = _grow(video, 2 * len(video))
         video[n_frames] = frame
         n_frames += 1
     if video is None:
         raise VideoReadError(f"{os.fspath(path)} holds no decodable video frame")
-    return video if n_frames == len(video) else _grow(video, n_frames)
+    return (video if n_frames == len(video) else _grow(video, n_frames)), report
 
 
 def _grow(video: np.ndarray, n_frames: int) -> np.ndarray:
@@ -291,41 +426,49 @@ def video_info(path: "str | os.PathLike") -> VideoInfo:
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         code = int(capture.get(cv2.CAP_PROP_FOURCC))
         fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip("\x00 ")
-        ok, first = capture.read()
-        if not ok or first is None:
+        report = DecodeReport(os.fspath(path), max(claimed, 0))
+        decoded = decode_positions(capture, itertools.count(), report, rgb=False)
+        _, first = next(decoded, (None, None))
+        decoded.close()
+        if first is None:
             raise VideoReadError(f"{os.fspath(path)} holds no decodable video frame")
         height, width = first.shape[:2]
         if claimed > 0 and _grab_at(capture, claimed - 1) and not _grab_at(capture, claimed):
             n_frames = claimed
-        else:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        else:  # count what is there, from a capture that has not been seeked
+            counter = open_capture(path)
             n_frames = 0
-            while capture.grab():
+            while counter.grab():
                 n_frames += 1
+            counter.release()
     finally:
         capture.release()
-    return VideoInfo(os.fspath(path), n_frames, height, width, fps, fourcc)
+    return VideoInfo(os.fspath(path), n_frames, height, width, fps, fourcc, claimed)
 
 
 def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> np.ndarray:
-    """Frames ``start`` to ``stop`` of a video: one seek, then sequential reads."""
+    """Frames ``start`` to ``stop`` of a video: one seek, then sequential reads.
+
+    A frame that cannot be decoded is left black, keeping the numbering, and
+    named in a :class:`DamagedVideoWarning`.
+    """
     import cv2
 
     capture = open_capture(path)
     try:
         if start:
             capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        frames = np.empty((stop - start,) + shape, dtype=np.uint8)
-        for i in range(stop - start):
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                raise VideoReadError(
-                    f"{path}: frame {start + i} could not be decoded "
-                    "(the file changed or is damaged)"
-                )
-            frames[i] = as_colour(frame, rgb=rgb)
+        frames = np.zeros((stop - start,) + shape, dtype=np.uint8)
+        report = DecodeReport(path, stop, end=start)
+        for position, frame in decode_positions(capture, iter(range(start, stop)), report, rgb=rgb):
+            frames[position - start] = frame
     finally:
         capture.release()
+    message = report.message(range(start, stop))
+    if message:
+        warnings.warn(
+            DamagedVideoWarning(message.replace("used, in order", "left black")), stacklevel=2
+        )
     return frames
 
 
@@ -489,14 +632,25 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
     data : numpy.ndarray or LazyVideo
         (T, H, W, 3) or (T, H, W) uint8.
     metadata : dict
-        ``source_path``, ``fps``, ``frame_count``, ``height``, ``width``,
-        ``fourcc``, ``lazy``, and ``grey`` where the video became single-channel.
+        ``source_path``, ``fps``, ``frame_count``, ``declared_frames`` (what
+        the container claims), ``lost_frames`` (positions that could not be
+        decoded; eager only), ``height``, ``width``, ``fourcc``, ``lazy``, and
+        ``grey`` where the video became single-channel.
+
+    Warns
+    -----
+    DamagedVideoWarning
+        When frames could not be decoded, or the file declares more than it
+        holds; napari shows it as a notification.
     """
     info = video_info(path)
     budget = memory_budget() if budget is None else budget
     metadata = info.as_metadata()
     if info.decoded_bytes > budget:
         metadata["lazy"] = True
+        truncated = info.truncation_message()
+        if truncated:
+            warnings.warn(DamagedVideoWarning(truncated), stacklevel=2)
         frame_bytes = info.height * info.width * 3
         # Chunks of at most a sixteenth of the budget, a cache of an eighth.
         frames_per_chunk = int(np.clip(budget // (16 * frame_bytes), 1, 8))
@@ -504,8 +658,9 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
             path, info=info, frames_per_chunk=frames_per_chunk, cache_bytes=budget // 8
         )
         return video, metadata
-    video = read_video(path)
-    metadata.update(lazy=False, frame_count=len(video))
+    video, report = _read_all(path, True)
+    report.warn()
+    metadata.update(lazy=False, frame_count=len(video), lost_frames=report.missing())
     if _is_grey(video):
         video = _to_grey(video)
         metadata["grey"] = True

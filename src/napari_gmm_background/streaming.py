@@ -19,6 +19,7 @@ import math
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -97,7 +98,13 @@ def iter_video_background(
         or a method that needs the frames in memory when they exceed the
         budget.
     """
-    from .io import VideoReadError, iter_video_frames, video_info
+    from .io import (
+        DamagedVideoWarning,
+        DecodeReport,
+        VideoReadError,
+        iter_video_frames,
+        video_info,
+    )
     from .io import memory_budget as default_budget
 
     row = get_method(method)
@@ -114,18 +121,23 @@ def iter_video_background(
     frame_bytes = info.height * info.width * 3
     n_selected = len(indices)
 
+    truncated = info.truncation_message()
+    if truncated:
+        warnings.warn(DamagedVideoWarning(truncated), stacklevel=2)
     if n_selected * frame_bytes <= budget:
         video = np.empty((n_selected, info.height, info.width, 3), dtype=np.uint8)
+        report = DecodeReport(info.path, info.n_frames)
         count = 0
-        for frame in iter_video_frames(path, indices=indices):
+        for frame in iter_video_frames(path, indices=indices, report=report):
             video[count] = frame
             count += 1
             if count % 64 == 0:
                 yield Progress(count, n_selected, "decode")
-        if count != n_selected:
-            raise VideoReadError(f"{os.fspath(path)}: only {count} of {n_selected} frames decoded")
+        if count == 0:
+            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
+        report.warn(indices)
         yield Progress(n_selected, n_selected, "decode")
-        fit = iter_background(video, method=method, keep_model=keep_model, **vars(settings))
+        fit = iter_background(video[:count], method=method, keep_model=keep_model, **vars(settings))
         return (yield from relay(fit, "fit"))
 
     if row.histogram_fit is None:
@@ -156,6 +168,8 @@ _DECODERS = 2
 
 def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
     """Fit from per-pixel histograms, one decoding pass per band of rows."""
+    from .io import DecodeReport, VideoReadError
+
     n_selected = len(indices)
     row_pixels = info.width * 3
     # Per row of the band: its histograms and the decoders' batch buffers.
@@ -171,14 +185,15 @@ def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
         bottom = min(top + rows_per_pass, info.height)
         histograms = row.histogram_fit((bottom - top) * row_pixels, n_selected, settings)
         done = 0
-        for batch in _decoded_batches(path, indices, top, bottom):
+        report = DecodeReport(info.path, info.n_frames)
+        for batch in _decoded_batches(path, indices, top, bottom, report):
             histograms.add(batch.reshape(len(batch), -1))
             done += len(batch)
             yield Progress(index * n_selected + done, total_steps, "decode")
-        if done != n_selected:
-            from .io import VideoReadError
-
-            raise VideoReadError(f"{os.fspath(path)}: only {done} of {n_selected} frames decoded")
+        if done == 0:
+            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
+        if index == 0:
+            report.warn(indices)
         background, model = histograms.fit(keep_model=keep_model)
         del histograms
         backgrounds.append(background)
@@ -206,18 +221,19 @@ def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
     return background, model
 
 
-def _decoded_batches(path, indices: range, top: int, bottom: int):
+def _decoded_batches(path, indices: range, top: int, bottom: int, report):
     """Rows ``top:bottom`` of the selected frames, in batches, BGR, in no set order.
 
     ``_DECODERS`` threads each decode a contiguous share of the frames (each
     with its own capture, seeked once to its first frame) into buffers from
     a shared pool; the caller gets each filled buffer, and it returns to the
     pool when the caller asks for the next. cv2 and the numba kernels both
-    release the GIL, so decoding and histogram updates overlap.
+    release the GIL, so decoding and histogram updates overlap. Frames that
+    cannot be decoded are left out and recorded in ``report.lost``.
     """
     import cv2
 
-    from .io import as_colour, open_capture
+    from .io import DecodeReport, decode_positions, open_capture
 
     n_decoders = min(_DECODERS, len(indices))
     shares = [
@@ -236,28 +252,16 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
     full: "queue.Queue" = queue.Queue()
     stop = threading.Event()
 
-    def decode(capture, share):
+    def decode(capture, share, share_report):
         try:
-            wanted = iter(share)
-            target = next(wanted, None)
-            position = 0
-            if target:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, target)
-                position = target
+            if share.start:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, share.start)
             slot, filled = free.get(), 0
-            while target is not None and not stop.is_set():
-                if position != target:
-                    if not capture.grab():
-                        break
-                    position += 1
-                    continue
-                ok, frame = capture.read()
-                if not ok or frame is None:
+            for _, frame in decode_positions(capture, iter(share), share_report, rgb=False):
+                if stop.is_set():
                     break
-                buffers[slot][filled] = as_colour(frame, rgb=False)[top:bottom]
+                buffers[slot][filled] = frame[top:bottom]
                 filled += 1
-                position += 1
-                target = next(wanted, None)
                 if filled == _BATCH_FRAMES:
                     full.put((slot, filled))
                     slot, filled = free.get(), 0
@@ -269,9 +273,13 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
         except BaseException as error:  # handed to the consumer
             full.put(error)
 
+    share_reports = [
+        DecodeReport(report.path, report.declared, end=share.start if len(share) else 0)
+        for share in shares
+    ]
     threads = [
-        threading.Thread(target=decode, args=(capture, share), daemon=True)
-        for capture, share in zip(captures, shares, strict=True)
+        threading.Thread(target=decode, args=(capture, share, share_report), daemon=True)
+        for capture, share, share_report in zip(captures, shares, share_reports, strict=True)
     ]
     for thread in threads:
         thread.start()
@@ -295,3 +303,6 @@ def _decoded_batches(path, indices: range, top: int, bottom: int):
             thread.join()
         for capture in captures:
             capture.release()
+        for share, share_report in zip(shares, share_reports, strict=True):
+            report.lost.extend(share_report.missing(share))
+        report.end = report.declared  # every missing position is in ``lost``
