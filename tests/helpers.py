@@ -54,3 +54,44 @@ def decode_with_opencv(path: Path, rgb: bool = True) -> np.ndarray:
         frames.append(frame[..., ::-1] if rgb else frame)
     capture.release()
     return np.stack(frames)
+
+
+def write_uncompressed_avi(path: Path, frames_rgb: np.ndarray, *, bottom_up: bool = True) -> Path:
+    """A classic uncompressed AVI (24-bit DIB frames), written byte by byte.
+
+    Bottom-up DIBs (positive height, the classic layout) crash OpenCV 5.0's
+    decoder; the reader must survive them.
+    """
+    import struct
+
+    def chunk(tag, data):
+        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+    def listed(kind, data):
+        return b"LIST" + struct.pack("<I", len(data) + 4) + kind + data
+
+    n, height, width, _ = frames_rgb.shape
+    stride = (width * 3 + 3) & ~3
+    size = stride * height
+    avih = struct.pack("<14I", 40000, size * 25, 0, 0x10, n, 0, 1, size, width, height, 0, 0, 0, 0)
+    strh = b"vidsDIB " + struct.pack(
+        "<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, 25, 0, n, size, 0xFFFFFFFF, 0, 0, 0, width, height
+    )
+    strf = struct.pack(
+        "<IiiHHIIiiII", 40, width, height if bottom_up else -height, 1, 24, 0, size, 0, 0, 0, 0
+    )
+    header = listed(
+        b"hdrl", chunk(b"avih", avih) + listed(b"strl", chunk(b"strh", strh) + chunk(b"strf", strf))
+    )
+    movie, index, offset = b"", b"", 4
+    for frame in frames_rgb:
+        rows = frame[..., ::-1][::-1] if bottom_up else frame[..., ::-1]
+        padded = np.zeros((height, stride), np.uint8)
+        padded[:, : width * 3] = rows.reshape(height, -1)
+        data = chunk(b"00db", padded.tobytes())
+        index += b"00db" + struct.pack("<III", 0x10, offset, size)
+        offset += len(data)
+        movie += data
+    body = b"AVI " + header + listed(b"movi", movie) + chunk(b"idx1", index)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path

@@ -248,3 +248,30 @@ def test_an_undecodable_frame_of_a_lazy_video_is_black_and_named(damaged, monkey
     with pytest.warns(DamagedVideoWarning, match="frames 10; .* left black"):
         chunk = video[8:16]
     assert chunk[2].max() == 0 and chunk[1].max() > 0 and chunk[3].max() > 0
+
+
+def test_a_file_that_crashes_the_decoder_is_refused_not_fatal(tmp_path, monkeypatch):
+    import napari_gmm_background.io as io
+    from napari_gmm_background.io import VideoReadError
+
+    path = write_video(tmp_path / "fine.avi", np.zeros((4, 16, 16, 3), np.uint8))
+    monkeypatch.setattr(io, "_PROBE", "import os; os.abort()")  # a decoder that crashes
+    monkeypatch.setattr(io, "_probed", {})
+    with pytest.raises(VideoReadError, match="decoder crashed .* convert it first"):
+        video_info(path)
+    with pytest.raises(VideoReadError, match="crashed"):
+        read_video(path)  # remembered: not probed again
+
+
+def test_a_classic_uncompressed_avi_opens_or_is_refused_but_never_kills(tmp_path):
+    from napari_gmm_background.io import VideoReadError
+
+    from .helpers import write_uncompressed_avi
+
+    frames = np.random.default_rng(2).integers(0, 255, (6, 20, 24, 3), dtype=np.uint8)
+    for bottom_up in (True, False):
+        path = write_uncompressed_avi(tmp_path / f"raw{bottom_up}.avi", frames, bottom_up=bottom_up)
+        try:
+            np.testing.assert_array_equal(read_video(path), frames)
+        except VideoReadError as error:  # OpenCV 5.0 aborts on bottom-up frames
+            assert bottom_up and "crashed" in str(error)

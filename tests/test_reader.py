@@ -94,3 +94,32 @@ def test_bad_files_give_a_clear_error_and_no_layer(make_napari_viewer, tmp_path,
     with pytest.raises(Exception, match="broken.avi"):
         viewer.open(str(path), plugin=PLUGIN)
     assert len(viewer.layers) == 0
+
+
+def test_a_file_that_crashes_the_decoder_leaves_the_viewer_working(make_napari_viewer, tmp_path):
+    from .helpers import write_uncompressed_avi
+
+    frames = np.random.default_rng(3).integers(0, 255, (5, 20, 24, 3), dtype=np.uint8)
+    path = write_uncompressed_avi(tmp_path / "classic.avi", frames, bottom_up=True)
+    viewer = make_napari_viewer()
+    try:
+        [layer] = viewer.open(str(path), plugin="napari-gmm-background")
+        np.testing.assert_array_equal(layer.data, frames)  # a decoder that copes
+    except Exception as error:  # OpenCV 5.0 aborts on these: refused, not fatal
+        assert "classic.avi" in str(error) and "crashed" in str(error)
+        assert len(viewer.layers) == 0
+    viewer.add_image(np.zeros((4, 4)))  # the viewer still works
+    assert len(viewer.layers) >= 1
+
+
+def test_lost_frames_are_named_in_the_layer(make_napari_viewer, tmp_path):
+    from napari_gmm_background.io import DamagedVideoWarning
+
+    frames = np.random.default_rng(4).integers(0, 255, (30, 24, 32, 3), dtype=np.uint8)
+    data = bytearray(write_video(tmp_path / "full.avi", frames).read_bytes())
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    viewer = make_napari_viewer()
+    with pytest.warns(DamagedVideoWarning, match="cut.avi"):
+        [layer] = viewer.open(str(tmp_path / "cut.avi"), plugin="napari-gmm-background")
+    assert layer.metadata["declared_frames"] == 30
+    assert len(layer.metadata["lost_frames"]) == 30 - layer.data.shape[0] > 0

@@ -261,11 +261,63 @@ def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
         raise FileNotFoundError(f"no such video file: {path}")
     if not os.access(path, os.R_OK):
         raise PermissionError(f"cannot read {path}: permission denied")
+    _probe_out_of_process(path)
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()
         raise VideoReadError(f"cannot open {path} as a video (unknown format or corrupt file)")
     return capture
+
+
+# Decodes a video's first and last frames; run in a child process first, so
+# that a file which crashes OpenCV's decoder (some uncompressed bottom-up
+# AVIs abort OpenCV 5.0) takes down the child, not napari or the batch.
+_PROBE = """
+import sys, cv2
+capture = cv2.VideoCapture(sys.argv[1])
+if capture.isOpened():
+    capture.read()
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    if count > 1:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, count - 1)
+        capture.read()
+"""
+_PROBE_SECONDS = 120
+_probed: "dict[tuple, str]" = {}
+_probe_lock = threading.Lock()
+
+
+def _probe_out_of_process(path: str) -> None:
+    """VideoReadError if decoding the file crashes or hangs a child process.
+
+    Each file (by path, size and modification time) is probed once per
+    process; a crash is remembered too.
+    """
+    import subprocess
+    import sys
+
+    status = os.stat(path)
+    key = (os.path.realpath(path), status.st_size, status.st_mtime_ns)
+    with _probe_lock:
+        verdict = _probed.get(key)
+    if verdict is None:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _PROBE, path],
+                capture_output=True,
+                timeout=_PROBE_SECONDS,
+            )
+            crashed = done.returncode not in (0, 1)
+            verdict = f"crashed (exit status {done.returncode})" if crashed else ""
+        except subprocess.TimeoutExpired:
+            verdict = f"did not finish within {_PROBE_SECONDS} s"
+        with _probe_lock:
+            _probed[key] = verdict
+    if verdict:
+        raise VideoReadError(
+            f"{path}: OpenCV's decoder {verdict} reading this file, so it is not opened "
+            "here; convert it first (for example: ffmpeg -i IN -c:v ffv1 OUT.mkv)"
+        )
 
 
 def as_colour(frame: np.ndarray, *, rgb: bool) -> np.ndarray:
