@@ -401,6 +401,12 @@ class BackgroundWidget(Container):
         if isinstance(result, JobFailed):
             self._say(f"{settings.layer_name}: {result.message}", warn=True)
             return
+        try:
+            self._add_layers(result, settings)
+        except Exception as error:  # napari refusing the data: said, never a stuck status
+            self._say(f"{settings.layer_name}: could not add the result: {error}", warn=True)
+
+    def _add_layers(self, result, settings: RunSettings):
         background, mask = result
         t = settings.time_axis
         spatial_scale = settings.scale[:t] + settings.scale[t + 1 :]

@@ -321,6 +321,10 @@ def iter_stack_background(
     n_kept = min(n_frames, n_samples)
     total = count_stack_steps(stack.shape, refines_a_first_estimate=first_estimate is not None)
     done = 0
+    if height == 0 or width == 0:  # an empty image: an empty background
+        for done in range(1, total + 1):
+            yield Progress(done, total)
+        return np.empty((height, width, n_colours))
 
     best = np.empty(grid + (n_kept,), dtype=np.uint64)
     worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
