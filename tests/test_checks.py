@@ -118,3 +118,18 @@ def test_a_single_frame_with_nan_is_refused(frames):
         if method != "notebook":
             with pytest.raises(ValueError, match="NaN"):
                 extract_background(single, method=method, n_components=1)
+
+
+def test_masks_of_nan_samples_and_frames_out_of_order_are_refused(frames, tmp_path):
+    from napari_gmm_background.io import iter_video_frames
+
+    from .helpers import write_video
+
+    model = fit_background_model(frames)
+    holes = frames.astype(np.float32)
+    holes[2, 3, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.foreground_mask(holes)
+    path = write_video(tmp_path / "clip.avi", frames)
+    with pytest.raises(ValueError, match="must ascend"):
+        list(iter_video_frames(path, indices=range(10, 0, -1)))

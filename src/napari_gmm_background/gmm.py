@@ -187,7 +187,10 @@ class BackgroundModel:
         mask = np.empty(frames.shape, dtype=bool)
         # Frame by frame, so no float copy of the whole stack is made.
         for t in range(frames.shape[0]):
-            np.greater(np.abs(frames[t] - mean), limit, out=mask[t])
+            distance = np.abs(frames[t] - mean)
+            if not np.isfinite(distance).all():  # NaN is neither background nor foreground
+                raise ValueError(NON_FINITE_MESSAGE)
+            np.greater(distance, limit, out=mask[t])
         return np.moveaxis(mask, 0, time_axis)
 
 

@@ -369,6 +369,8 @@ def iter_video_frames(
     """
     import cv2
 
+    if indices is not None and len(indices) > 1 and indices[1] <= indices[0]:
+        raise ValueError(f"indices {indices}: frames are decoded in order, so they must ascend")
     capture = open_capture(path)
     warn = report is None
     if report is None:
