@@ -255,7 +255,13 @@ def _process(
 ) -> str:
     """Run one input; return its summary line. Raises on failure, leaving no output."""
     from .engine import iter_background
-    from .images import background_path, encode_image, input_kind, is_mask_folder
+    from .images import (
+        background_path,
+        encode_image,
+        input_kind,
+        is_mask_folder,
+        mask_output_kind,
+    )
     from .outputs import PendingOutputs
 
     settings = dict(
@@ -276,7 +282,7 @@ def _process(
             background_file = outputs.add_file(target)
         mask_file = None
         if masks is not None:
-            if _mask_kind(masks) == "video":
+            if mask_output_kind(masks) == "video":
                 mask_file = outputs.add_file(masks)
             else:
                 mask_file = outputs.add_folder(masks, replaceable=is_mask_folder)
@@ -318,12 +324,6 @@ def _process(
     if masks is not None:
         summary += f"; {n_masks} foreground masks -> {masks}"
     return summary
-
-
-def _mask_kind(masks: Path) -> str:
-    from .images import mask_output_kind
-
-    return mask_output_kind(masks)
 
 
 def _write_masks(source, frames, selected, model, target: Path, args, progress: _Progress) -> int:
