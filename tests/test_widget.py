@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
 
-from napari_gmm_background import extract_background, fit_background_model
+from napari_gmm_background import apply_background, extract_background, foreground_labels
 from napari_gmm_background._widget import BackgroundWidget
-from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
+from napari_gmm_background.datasets import (
+    fluorescence_movie,
+    synthetic_timelapse,
+    synthetic_traffic,
+)
 
 from .helpers import write_video
 
@@ -92,11 +96,35 @@ def test_foreground_mask_layer(viewer_and_widget, qtbot):
     widget.frame_step.value = 3
     run_and_wait(qtbot, widget)
     mask = viewer.layers["road foreground"]
-    assert mask._type_string == "labels" and mask.data.shape == (10, 40, 48)
-    model = fit_background_model(frames[::3])
-    expected = model.foreground_mask(frames[::3], threshold=5.0).any(axis=-1)
-    np.testing.assert_array_equal(mask.data.astype(bool), expected)
+    from napari.layers import Labels
+
+    assert isinstance(mask, Labels) and mask.data.shape == (10, 40, 48)
+    expected = foreground_labels(frames[::3], extract_background(frames[::3]), threshold=5.0)
+    np.testing.assert_array_equal(mask.data, expected)
     assert tuple(mask.scale) == (3, 2, 2)
+
+
+def test_per_frame_background_and_corrected_stack(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    movie = fluorescence_movie(40, 64, 64, drift="bleaching", n_cells=3, seed=1)
+    layer = viewer.add_image(movie.frames, name="cells", scale=(2, 1, 1))
+    widget.image.value = layer
+    widget.method.value = "fluorescence"
+    widget.per_frame.value = True
+    widget.output.value = "background and corrected stack"
+    assert not widget.correction.native.isHidden() and not widget.dark.native.isHidden()
+    widget.correction.value = "divide"
+    widget.dark.value = 50.0
+    run_and_wait(qtbot, widget)
+    backgrounds = viewer.layers["cells background"]
+    expected = extract_background(movie.frames, method="fluorescence", per_frame=True)
+    np.testing.assert_array_equal(backgrounds.data, expected)
+    assert tuple(backgrounds.scale) == (2, 1, 1)
+    corrected = viewer.layers["cells corrected"]
+    np.testing.assert_array_equal(
+        corrected.data, apply_background(movie.frames, expected, mode="divide", dark=50.0)
+    )
+    assert "brightness" in widget.status.value
 
 
 def test_layer_without_time_axis_gets_a_message_and_nothing_else(viewer_and_widget):

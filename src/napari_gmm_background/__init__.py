@@ -1,14 +1,17 @@
 """Static background of videos and time-lapses by per-pixel Gaussian mixtures."""
 
+from .correction import apply_background
 from .engine import (
     METHODS,
     BackgroundModel,
     Progress,
+    SceneChangeWarning,
     extract_background,
     fit_background_model,
     iter_background,
     iter_fit_background_model,
 )
+from .masks import foreground_labels
 
 try:
     from ._version import version as __version__
@@ -19,7 +22,10 @@ __all__ = [
     "METHODS",
     "BackgroundModel",
     "Progress",
+    "SceneChangeWarning",
+    "apply_background",
     "extract_background",
+    "foreground_labels",
     "fit_background_model",
     "iter_background",
     "iter_fit_background_model",

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 # Axis labels that name the time axis, compared in lower case.
 TIME_AXIS_LABELS = ("t", "time", "frame", "frames")
 
+# What a run adds: the background, the stack with the background applied, or both.
+OUTPUTS = ("background", "corrected stack", "background and corrected stack")
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -48,6 +51,21 @@ class RunSettings:
     mask_threshold: "float | None"
     scale: tuple
     translate: tuple
+    per_frame: bool = False
+    output: str = OUTPUTS[0]
+    correction: str = "subtract"
+    dark: float = 0.0
+    min_size: int = 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a run made: the layers' data and what to tell the user."""
+
+    background: "np.ndarray | None"
+    corrected: "np.ndarray | None"
+    mask: "np.ndarray | None"
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,19 +79,22 @@ def background_job(frames: Any, settings: RunSettings):
     """Generator run by the worker: yields progress, returns the layers' data.
 
     Runs :func:`napari_gmm_background.engine.iter_background`, the generator
-    ``extract_background`` runs, and returns ``(background, mask)`` (``mask``
-    None unless asked for) or a :class:`JobFailed` for input the engine
-    refuses.
+    ``extract_background`` runs, then :func:`napari_gmm_background.apply_background`
+    and :func:`napari_gmm_background.foreground_labels` where asked for, and
+    returns a :class:`JobResult`, or a :class:`JobFailed` for input the
+    engine refuses.
     """
     import numpy as np
 
+    from .correction import apply_background
+    from .drift import change_message
     from .engine import iter_background
+    from .masks import iter_foreground_labels
 
     try:
         if not isinstance(frames, np.ndarray):
             frames = np.asarray(frames)  # decodes a lazy video, off the GUI thread
         yield
-        wants_mask = settings.mask_threshold is not None
         result = yield from iter_background(
             frames,
             method=settings.method,
@@ -83,23 +104,51 @@ def background_job(frames: Any, settings: RunSettings):
             max_iter=settings.max_iter,
             tol=settings.tol,
             reg_covar=settings.reg_covar,
-            keep_model=wants_mask,
+            per_frame=settings.per_frame,
         )
-        background, model = result if wants_mask else (result, None)
-        mask = None
-        if wants_mask:
-            mask = model.foreground_mask(
-                frames, time_axis=settings.time_axis, threshold=settings.mask_threshold
+        message = ""
+        background = result
+        if settings.per_frame:
+            background, drifts = result
+            message = _drift_message(drifts, change_message(drifts))
+        corrected = None
+        if settings.output != OUTPUTS[0]:
+            corrected = apply_background(
+                frames,
+                background,
+                mode=settings.correction,
+                dark=settings.dark,
+                time_axis=settings.time_axis,
             )
-            if settings.rgb:
-                mask = mask.any(axis=-1)
-            mask = mask.astype(np.uint8)
             yield
+        mask = None
+        if settings.mask_threshold is not None:
+            mask = yield from iter_foreground_labels(
+                frames,
+                background,
+                threshold=settings.mask_threshold,
+                min_size=settings.min_size,
+                time_axis=settings.time_axis,
+                rgb=settings.rgb,
+            )
     except (ValueError, TypeError, MemoryError) as error:
         return JobFailed(str(error) or type(error).__name__)
     except Exception as error:  # a decoder's or a kernel's: said, and the viewer keeps working
         return JobFailed(f"{type(error).__name__}: {error}")
-    return background, mask
+    wants_background = settings.output != OUTPUTS[1]
+    return JobResult(background if wants_background else None, corrected, mask, message)
+
+
+def _drift_message(drifts: list, changes: str) -> str:
+    """How the background drifted, for the status line: brightness and change frames."""
+    import numpy as np
+
+    brightness = np.mean([one.brightness for one in drifts], axis=0)
+    said = (
+        f"background brightness from {brightness.min():.2f} to {brightness.max():.2f} "
+        "of the first frame's"
+    )
+    return f"{said}; {changes}" if changes else said
 
 
 class BackgroundWidget(Container):
@@ -142,6 +191,32 @@ class BackgroundWidget(Container):
             tooltip="frames before this one are used; 0 = to the end",
         )
         self.frame_step = SpinBox(label="frame step", value=1, min=1, max=2**31 - 1)
+        self.per_frame = CheckBox(
+            text="background per frame (drift)",
+            tooltip=(
+                "each frame's background: the static one times a gain per frame over the "
+                "dark level (bleaching, lamp drift), cut into segments where the scene "
+                "changes suddenly"
+            ),
+        )
+        self.output = ComboBox(label="add", choices=list(OUTPUTS), value=OUTPUTS[0])
+        self.correction = ComboBox(
+            label="correction",
+            choices=["subtract", "divide"],
+            value="subtract",
+            tooltip=(
+                "subtract: frame - background. divide (flat-field): (frame - dark) / "
+                "(background - dark), times the mean of background - dark"
+            ),
+        )
+        self.dark = FloatSpinBox(
+            label="dark level",
+            value=0.0,
+            min=-1e9,
+            max=1e9,
+            step=1.0,
+            tooltip="the camera's offset: the value with no light (for divide)",
+        )
         self.foreground = CheckBox(text="add foreground mask")
         self.threshold = FloatSpinBox(
             label="mask threshold",
@@ -149,7 +224,17 @@ class BackgroundWidget(Container):
             min=0.5,
             max=100.0,
             step=0.5,
-            tooltip="foreground: farther than this many background standard deviations",
+            tooltip=(
+                "foreground: farther from the background than this many standard deviations "
+                "of the noise, measured at every brightness"
+            ),
+        )
+        self.min_size = SpinBox(
+            label="min object size",
+            value=0,
+            min=0,
+            max=2**31 - 1,
+            tooltip="objects of fewer pixels are dropped from the mask",
         )
         self.advanced = CheckBox(text="advanced EM settings")
         self.max_iter = SpinBox(label="max iterations", value=100, min=1, max=100_000)
@@ -181,8 +266,13 @@ class BackgroundWidget(Container):
                 self.first_frame,
                 self.stop_frame,
                 self.frame_step,
+                self.per_frame,
+                self.output,
+                self.correction,
+                self.dark,
                 self.foreground,
                 self.threshold,
+                self.min_size,
                 self.advanced,
                 self.max_iter,
                 self.tol,
@@ -195,10 +285,14 @@ class BackgroundWidget(Container):
         # A dock widget, not a panel: leave the canvas most of the window.
         self.native.setMaximumWidth(420)
         self.threshold.visible = False
+        self.min_size.visible = False
+        self.correction.visible = False
+        self.dark.visible = False
         for widget in self._advanced_widgets:
             widget.visible = False
 
-        self.foreground.changed.connect(lambda on: setattr(self.threshold, "visible", on))
+        self.foreground.changed.connect(self._show_mask_settings)
+        self.output.changed.connect(self._show_correction_settings)
         self.advanced.changed.connect(self._show_advanced)
         self.method.changed.connect(self._on_method_changed)
         self._on_method_changed(self.method.value)
@@ -216,6 +310,15 @@ class BackgroundWidget(Container):
     @property
     def _advanced_widgets(self):
         return (self.max_iter, self.tol, self.reg_covar)
+
+    def _show_mask_settings(self, on: bool):
+        self.threshold.visible = on
+        self.min_size.visible = on
+
+    def _show_correction_settings(self, output: str):
+        corrects = output != OUTPUTS[0]
+        self.correction.visible = corrects
+        self.dark.visible = corrects
 
     def _show_advanced(self, on: bool):
         for widget in self._advanced_widgets:
@@ -283,16 +386,18 @@ class BackgroundWidget(Container):
         from .engine import count_steps, engine_loaded
 
         wants_mask = settings.mask_threshold is not None
-        # Reading the frames, the engine's steps, and the mask.
+        n_frames = frames.shape[settings.time_axis]
+        # Reading the frames, the engine's steps, the correction and a step per mask.
         steps = (
             1
-            + wants_mask
+            + (settings.output != OUTPUTS[0])
+            + wants_mask * n_frames
             + count_steps(
                 frames.shape,
                 method=settings.method,
                 time_axis=settings.time_axis,
                 rgb=settings.rgb,
-                keep_model=wants_mask,
+                per_frame=settings.per_frame,
             )
         )
         worker = create_worker(
@@ -389,6 +494,11 @@ class BackgroundWidget(Container):
             mask_threshold=self.threshold.value if self.foreground.value else None,
             scale=scale,
             translate=translate,
+            per_frame=self.per_frame.value,
+            output=self.output.value,
+            correction=self.correction.value,
+            dark=self.dark.value,
+            min_size=self.min_size.value,
         )
         return frames, settings
 
@@ -406,27 +516,38 @@ class BackgroundWidget(Container):
         except Exception as error:  # napari refusing the data: said, never a stuck status
             self._say(f"{settings.layer_name}: could not add the result: {error}", warn=True)
 
-    def _add_layers(self, result, settings: RunSettings):
-        background, mask = result
+    def _add_layers(self, result: JobResult, settings: RunSettings):
         t = settings.time_axis
-        spatial_scale = settings.scale[:t] + settings.scale[t + 1 :]
-        spatial_translate = settings.translate[:t] + settings.translate[t + 1 :]
-        name = f"{settings.layer_name} background"
-        attributes = {"scale": spatial_scale, "translate": spatial_translate}
-        if not settings.rgb:
-            attributes["contrast_limits"] = display_range(background)
-        self._put_layer(name, background, "image", rgb=settings.rgb, **attributes)
-        added = [name]
-        if mask is not None:
-            step = settings.frames.step or 1
-            scale = list(settings.scale)
-            translate = list(settings.translate)
-            translate[t] += (settings.frames.start or 0) * scale[t]
-            scale[t] *= step
-            mask_name = f"{settings.layer_name} foreground"
-            self._put_layer(mask_name, mask, "labels", scale=scale, translate=translate)
-            added.append(mask_name)
-        self._say("Added " + " and ".join(repr(n) for n in added) + ".")
+        # Layers over the selected frames: where they start, at their step.
+        step = settings.frames.step or 1
+        over_time = {"scale": list(settings.scale), "translate": list(settings.translate)}
+        over_time["translate"][t] += (settings.frames.start or 0) * settings.scale[t]
+        over_time["scale"][t] *= step
+        one_image = {
+            "scale": settings.scale[:t] + settings.scale[t + 1 :],
+            "translate": settings.translate[:t] + settings.translate[t + 1 :],
+        }
+        added = []
+        if result.background is not None:
+            name = f"{settings.layer_name} background"
+            attributes = dict(over_time if settings.per_frame else one_image)
+            if not settings.rgb:
+                attributes["contrast_limits"] = display_range(result.background)
+            self._put_layer(name, result.background, "image", rgb=settings.rgb, **attributes)
+            added.append(name)
+        if result.corrected is not None:
+            name = f"{settings.layer_name} corrected"
+            attributes = dict(over_time, contrast_limits=display_range(result.corrected))
+            self._put_layer(name, result.corrected, "image", rgb=settings.rgb, **attributes)
+            added.append(name)
+        if result.mask is not None:
+            name = f"{settings.layer_name} foreground"
+            self._put_layer(name, result.mask, "labels", **over_time)
+            added.append(name)
+        said = "Added " + " and ".join(repr(n) for n in added) + "."
+        self._say(
+            f"{said} {result.message[0].upper()}{result.message[1:]}." if result.message else said
+        )
 
     def _put_layer(self, name: str, data: "np.ndarray", kind: str, **attributes):
         """Add a layer, or update the one a previous run added."""

@@ -7,9 +7,14 @@ downloaded. Each generator returns ``(frames, background)``, where
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 __all__ = [
+    "DRIFTS",
+    "FluorescenceMovie",
+    "fluorescence_movie",
     "synthetic_fluorescence",
     "synthetic_foliage",
     "synthetic_lingering",
@@ -218,50 +223,98 @@ def synthetic_lingering(
     return frames, background
 
 
-def synthetic_fluorescence(
+class FluorescenceMovie(NamedTuple):
+    """A synthetic fluorescence time-lapse and everything true about it."""
+
+    frames: np.ndarray
+    """(T, Y, X) uint16, as the camera recorded it."""
+    background: np.ndarray
+    """(T, Y, X) float32: each frame's expected value without cells, in ADU."""
+    cells: np.ndarray
+    """(T, Y, X) bool: where cells add at least the noise's standard deviation."""
+    touched: np.ndarray
+    """(Y, X) bool: where a cell ever added a photon; elsewhere only noise."""
+    gain: np.ndarray
+    """(T,) the illumination of each frame relative to the first (bleaching, lamp)."""
+    change_frames: tuple
+    """The frames where the scene changes suddenly (lamp and focus)."""
+
+
+DRIFTS = ("static", "bleaching", "jump")
+
+
+def fluorescence_movie(
     n_frames: int = 200,
     height: int = 512,
     width: int = 512,
     *,
+    drift: str = "static",
     n_cells: int = 40,
     photons: float = 300.0,
     offset: float = 100.0,
     adu_per_photon: float = 2.0,
     read_noise: float = 3.0,
+    bleaching: float = 0.3,
+    lamp_change: float = 1.3,
     seed: int = 0,
-    with_cell_mask: bool = False,
-) -> tuple:
-    """A fluorescence time-lapse as a camera records it, with its true background.
+) -> FluorescenceMovie:
+    """A fluorescence time-lapse as a camera records it, static or drifting.
 
-    The static scene: background fluorescence of ``photons`` per pixel and
-    frame, dimmed towards the corners (vignetting) and under out-of-focus
-    dust (soft dark disks), plus fixed bright debris. Over it, textured
-    cells crawl slowly (some barely move for most of the movie) and some
-    divide into two daughters that move apart. Each frame is photon counts
+    The scene: background fluorescence of ``photons`` per pixel and frame,
+    dimmed towards the corners (vignetting) and under out-of-focus dust
+    (soft dark disks), plus fixed bright debris. Over it, textured cells
+    crawl slowly (some barely move for most of the movie) and some divide
+    into two daughters that move apart. Each frame is photon counts
     (Poisson) times ``adu_per_photon``, plus the camera ``offset`` and
     Gaussian read noise, as uint16.
 
+    ``drift`` says how the illumination changes: "static" not at all;
+    "bleaching" fades everything exponentially, by ``bleaching`` (30 %) over
+    the movie; "jump" changes the lamp by ``lamp_change`` and the focus
+    (dust and debris blur) at the middle frame.
+
     Returns
     -------
-    frames : numpy.ndarray
-        (n_frames, height, width) uint16.
-    background : numpy.ndarray
-        (height, width) float64: the expected value of a frame without
-        cells, ``offset + adu_per_photon * scene``, in ADU.
-    touched : numpy.ndarray
-        With ``with_cell_mask``: (height, width) bool, where a cell ever
-        added at least one photon; elsewhere the pixel is only noise.
+    FluorescenceMovie
+        The frames, each frame's true background, the cells, the gain
+        per frame and the change frames.
     """
+    if drift not in DRIFTS:
+        raise ValueError(f"drift must be one of {DRIFTS}, got {drift!r}")
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     radius2 = ((yy - height / 2) / height) ** 2 + ((xx - width / 2) / width) ** 2
-    scene = photons * (1.0 - 0.8 * radius2) * (0.85 + 0.3 * _smooth_texture(rng, height, width, 32))
-    for _ in range(max(1, height * width // 40000)):  # dust: soft dark disks
-        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(8, 25)
-        scene *= 1.0 - 0.35 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
-    for _ in range(max(1, height * width // 25000)):  # fixed debris: part of the background
-        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(1.5, 4)
-        scene += rng.uniform(100, 600) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+    base = photons * (1.0 - 0.8 * radius2) * (0.85 + 0.3 * _smooth_texture(rng, height, width, 32))
+    dust = [
+        (rng.uniform(0, height), rng.uniform(0, width), rng.uniform(8, 25))
+        for _ in range(max(1, height * width // 40000))
+    ]
+    debris = [
+        (rng.uniform(0, height), rng.uniform(0, width), rng.uniform(1.5, 4), rng.uniform(100, 600))
+        for _ in range(max(1, height * width // 25000))
+    ]
+
+    def scene(defocus: float) -> np.ndarray:
+        # Out of focus, dust shadows spread and fade, debris blurs (same light).
+        out = base.copy()
+        for cy, cx, r in dust:
+            r2 = (r * defocus) ** 2
+            out *= 1.0 - 0.35 / defocus * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2))
+        for cy, cx, r, bright in debris:
+            r2 = (r * defocus) ** 2
+            out += bright / defocus**2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2))
+        return out
+
+    scenes = [scene(1.0)]
+    change = n_frames // 2 if drift == "jump" and n_frames > 1 else n_frames
+    if change < n_frames:
+        scenes.append(scene(1.8))
+    t = np.arange(n_frames)
+    gain = np.ones(n_frames)
+    if drift == "bleaching":
+        gain = (1.0 - bleaching) ** (t / max(n_frames - 1, 1))
+    elif drift == "jump":
+        gain[change:] = lamp_change
 
     # Cells: position, velocity, radius, brightness; a quarter barely move.
     cells = []
@@ -279,9 +332,13 @@ def synthetic_fluorescence(
             }
         )
     frames = np.empty((n_frames, height, width), dtype=np.uint16)
+    backgrounds = np.empty((n_frames, height, width), dtype=np.float32)
+    cell_masks = np.zeros((n_frames, height, width), dtype=bool)
     touched = np.zeros((height, width), dtype=bool)
     for t in range(n_frames):
-        expected = scene.copy()
+        light = scenes[t >= change] * gain[t]
+        expected = light.copy()
+        added_light = np.zeros_like(light)
         for cell in list(cells):
             if t == cell["divides"]:  # two daughters move apart
                 cell["divides"] = -1
@@ -298,14 +355,70 @@ def synthetic_fluorescence(
             dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
             body = np.exp(-(dy**2 + dx**2) / (2 * r**2))
             texture = 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
-            added = cell["brightness"] * body * texture
+            added = cell["brightness"] * gain[t] * body * texture
             expected[rows, cols] += added
+            added_light[rows, cols] += added
             touched[rows, cols] |= added >= 1.0
+        # Visible in one frame: the light cells add (ADU) reaches the noise's deviation.
+        noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
+        cell_masks[t] = adu_per_photon * added_light >= noise_std
         counts = rng.poisson(expected)
         image = offset + adu_per_photon * counts + rng.normal(0, read_noise, expected.shape)
         frames[t] = np.clip(np.rint(image), 0, 65535)
-    background = offset + adu_per_photon * scene
-    return (frames, background, touched) if with_cell_mask else (frames, background)
+        backgrounds[t] = offset + adu_per_photon * light
+    return FluorescenceMovie(
+        frames,
+        backgrounds,
+        cell_masks,
+        touched,
+        gain / gain[0],
+        (change,) if change < n_frames else (),
+    )
+
+
+def synthetic_fluorescence(
+    n_frames: int = 200,
+    height: int = 512,
+    width: int = 512,
+    *,
+    n_cells: int = 40,
+    photons: float = 300.0,
+    offset: float = 100.0,
+    adu_per_photon: float = 2.0,
+    read_noise: float = 3.0,
+    seed: int = 0,
+    with_cell_mask: bool = False,
+) -> tuple:
+    """A static fluorescence time-lapse as a camera records it, with its true background.
+
+    :func:`fluorescence_movie` without drift (see there for the scene).
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        (n_frames, height, width) uint16.
+    background : numpy.ndarray
+        (height, width) float64: the expected value of a frame without
+        cells, ``offset + adu_per_photon * scene``, in ADU.
+    touched : numpy.ndarray
+        With ``with_cell_mask``: (height, width) bool, where a cell ever
+        added at least one photon; elsewhere the pixel is only noise.
+    """
+    movie = fluorescence_movie(
+        n_frames,
+        height,
+        width,
+        n_cells=n_cells,
+        photons=photons,
+        offset=offset,
+        adu_per_photon=adu_per_photon,
+        read_noise=read_noise,
+        seed=seed,
+    )
+    background = movie.background[0].astype(np.float64)
+    if with_cell_mask:
+        return movie.frames, background, movie.touched
+    return movie.frames, background
 
 
 def synthetic_foliage(

@@ -1,0 +1,75 @@
+"""Compiled kernel of the fluorescence method (see :mod:`.levels`)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+
+# Mean-shift steps at most; each moves by less than the noise, and steps
+# smaller than a thousandth of it end the search.
+_MAX_STEPS = 50
+_SETTLED = 1e-3
+
+
+@_jit_parallel
+def dimmest_steady_levels(
+    rows,
+    row_start,
+    row_stop,
+    start_quantile,
+    below,
+    above,
+    shift,
+    read_variance,
+    gain,
+    floor,
+    out,
+    support,
+):
+    """Each pixel-channel's dimmest steady level, for rows ``row_start:row_stop``.
+
+    ``rows`` is (T, H, W * C); ``out`` (H, W * C) float64. A pixel's level
+    starts at its ``start_quantile`` and moves to the mean of its samples
+    from ``below`` noise deviations under it to ``above`` over it, plus
+    ``shift`` deviations (which makes the mean of pure noise its centre),
+    until it settles: samples brighter than the level by more than
+    ``above`` deviations (light added by a passing cell) do not pull it.
+    ``support`` (H, W * C) gets the share of samples in the last window.
+    """
+    n_frames = rows.shape[0]
+    row_length = rows.shape[2]
+    for y in numba.prange(row_start, row_stop):
+        # A row's samples, pixel by pixel: reading a pixel's samples over
+        # time straight from (T, H, W * C) would touch a cache line per frame.
+        samples = np.empty((row_length, n_frames), dtype=np.float64)
+        for t in range(n_frames):
+            for k in range(row_length):
+                samples[k, t] = rows[t, y, k]
+        for k in range(row_length):
+            values = np.sort(samples[k])
+            level = values[int(start_quantile * (n_frames - 1))]
+            support[y, k] = 0.0
+            for _ in range(_MAX_STEPS):
+                sd = np.sqrt(max(read_variance + gain * level, floor))
+                low = level - below * sd
+                high = level + above * sd
+                total = 0.0
+                count = 0
+                # values are sorted: the window is one run of them
+                for v in values:
+                    if v > high:
+                        break
+                    if v >= low:
+                        total += v
+                        count += 1
+                if count == 0:
+                    break
+                support[y, k] = count / n_frames
+                moved = total / count + shift * sd
+                settled = abs(moved - level) < _SETTLED * sd
+                level = moved
+                if settled:
+                    break
+            out[y, k] = level
