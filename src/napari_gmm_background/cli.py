@@ -251,9 +251,19 @@ class _Progress:
 
 
 def _process(
-    source: "Path | None", target: Path, masks: "Path | None", args, budget: int, inputs: list
+    source: "Path | None",
+    target: Path,
+    masks: "Path | None",
+    args,
+    budget: int,
+    inputs: list,
+    stop: "_Stop",
 ) -> str:
-    """Run one input; return its summary line. Raises on failure, leaving no output."""
+    """Run one input; return its summary line. Raises on failure, leaving no output.
+
+    From the moment its outputs are moved in, ``stop`` holds back a stop
+    request, so an input is either wholly written or reported as nothing.
+    """
     from .engine import iter_background
     from .images import (
         background_path,
@@ -313,6 +323,7 @@ def _process(
                 n_masks = _write_masks(source, frames, selected, model, mask_file, args, progress)
         finally:
             progress.close()
+        stop.hold()
         outputs.commit()
     summary = (
         f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
@@ -407,16 +418,22 @@ def main(argv: "list[str] | None" = None) -> int:
     failures = 0
     # SIGTERM stops a run as Ctrl-C does, cleaning up (Python can set it from the main thread).
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    stop = _Stop()
+    previous_handlers = (
+        {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+        if in_main_thread
+        else {}
+    )
     try:
         for source, named, target, masks in planned:
+            stop.release()
             try:
                 if source is not None and not source.exists():
                     raise FileNotFoundError(f"no such file or folder: {source}")
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", DamagedVideoWarning)
                     try:
-                        summary = _process(source, target, masks, args, budget, inputs)
+                        summary = _process(source, target, masks, args, budget, inputs, stop)
                     finally:
                         for warning in caught:
                             text = str(warning.message).removeprefix(f"{source}: ")
@@ -431,16 +448,39 @@ def main(argv: "list[str] | None" = None) -> int:
         print("interrupted: the input in progress wrote nothing", file=sys.stderr)
         return 130
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_handler)
+        for number, handler in previous_handlers.items():
+            signal.signal(number, handler)
     if failures and not args.quiet:
         print(f"{failures} of {n_inputs} inputs failed", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _interrupt(signum, frame):
-    """SIGTERM as Ctrl-C, so that a run being stopped cleans up after itself."""
-    raise KeyboardInterrupt
+class _Stop:
+    """SIGTERM and Ctrl-C as KeyboardInterrupt, so a stopped run cleans up after itself.
+
+    Held back once an input's outputs are being moved in: that input
+    finishes, and the stop takes effect before the next one starts (a stop
+    after the last input changes nothing: every output is complete).
+    """
+
+    def __init__(self):
+        self._held = False
+        self._requested = False
+
+    def __call__(self, signum, frame):
+        if self._held:
+            self._requested = True
+            return
+        raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        """Before an input starts: a stop asked for meanwhile happens now."""
+        self._held = False
+        if self._requested:
+            raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # pragma: no cover
