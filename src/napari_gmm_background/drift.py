@@ -29,14 +29,13 @@ Numbers only: arrays in, arrays out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .noise import NoiseModel, estimate_noise_model
-from .progress import Progress
+from .progress import Progress, share
 
 __all__ = [
     "Drift",
@@ -63,8 +62,12 @@ CHANGE_OVER_TYPICAL = 3.0
 # Gains this close to 1 and offsets this small (noise deviations) all movie
 # long: no drift, the first static background stands.
 _STILL_GAIN = 0.005
-# The reference background is made of every second frame.
+# The reference background is made of every second frame and, in images
+# this big, every second pixel of each row and column: it only measures
+# the illumination, at a few thousand pixels.
 _REFERENCE_STEP = 2
+_REFERENCE_GRID = 2
+_REFERENCE_GRID_FROM = 256
 # The dark level is told apart from the light only where the gain moves this much.
 _DARK_NEEDS_GAIN_RANGE = 0.1
 # Pixels fitted: those at their background in this share of frames (cells
@@ -100,8 +103,20 @@ def count_drift_steps(stack_shape: tuple, count_static: "Callable[[tuple], int]"
     return count_static(_reference_shape(stack_shape)) + count_static(stack_shape) + 2
 
 
+def _reference_grid(stack_shape: tuple) -> int:
+    """The pixel step of the reference and the fitting: every other pixel of big images."""
+    return _REFERENCE_GRID if min(stack_shape[1:3]) >= _REFERENCE_GRID_FROM else 1
+
+
 def _reference_shape(stack_shape: tuple) -> tuple:
-    return (len(range(0, stack_shape[0], _REFERENCE_STEP)), *stack_shape[1:])
+    n_frames, height, width, n_colours = stack_shape
+    grid = _reference_grid(stack_shape)
+    return (
+        len(range(0, n_frames, _REFERENCE_STEP)),
+        len(range(0, height, grid)),
+        len(range(0, width, grid)),
+        n_colours,
+    )
 
 
 def _sample(stack: np.ndarray) -> np.ndarray:
@@ -208,9 +223,9 @@ def _blocks(stack: np.ndarray) -> np.ndarray:
     n_frames, height, width, n_colours = stack.shape
     size = max(1, min(height, width) // _BLOCKS_ACROSS)
     rows, cols = height // size, width // size
-    cropped = stack[:, : rows * size, : cols * size].astype(np.float32)
-    blocks = cropped.reshape(n_frames, rows, size, cols, size, n_colours).mean(axis=(2, 4))
-    return blocks.reshape(n_frames, -1)
+    cropped = stack[:, : rows * size, : cols * size]
+    blocks = cropped.reshape(n_frames, rows, size, cols, size, n_colours)
+    return blocks.mean(axis=(2, 4), dtype=np.float32).reshape(n_frames, -1)
 
 
 def change_window(n_frames: int) -> int:
@@ -238,12 +253,11 @@ def find_changes(corrected: np.ndarray) -> tuple:
         return ()
     blocks = _blocks(corrected)
     candidates = np.arange(window, n_frames - window + 1)
-    moves = np.stack(
-        [
-            np.median(blocks[t : t + window], axis=0) - np.median(blocks[t - window : t], axis=0)
-            for t in candidates
-        ]
-    )
+    # The median of each run of `window` frames, from every start: before a
+    # candidate is the run ending there, after it the run starting there.
+    runs = np.lib.stride_tricks.sliding_window_view(blocks, window, axis=0)
+    medians = np.median(runs, axis=-1)
+    moves = medians[candidates] - medians[candidates - window]
     spread = 1.4826 * np.median(np.abs(moves), axis=0)
     # A block that never moves (a constant region) changes by any move at all.
     spread = np.maximum(spread, 1e-6 * max(float(np.abs(blocks).max()), 1.0))
@@ -289,20 +303,16 @@ def iter_drift(
     """
     n_frames = stack.shape[0]
     static_steps = count_static(stack.shape)
+    reference_steps = count_static(_reference_shape(stack.shape))
     total = count_drift_steps(stack.shape, count_static)
-    done = 0
-    generator = iterate_static(stack[::_REFERENCE_STEP])
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            first = stop.value
-            break
-        done += 1
-        yield Progress(done, total)
+    grid = _reference_grid(stack.shape)
+    first = yield from share(
+        iterate_static(stack[::_REFERENCE_STEP, ::grid, ::grid]), 0, reference_steps, total
+    )
+    done = reference_steps
 
     noise = estimate_noise_model(stack)
-    samples = _sample(stack)
+    samples = _sample(stack[:, ::grid, ::grid])
     first_samples = _sample(first[None])[0]
     offset, gain = fit_illumination(samples, first_samples, noise)
     steady = steady_pixels(samples, first_samples, offset, gain, noise)
@@ -314,55 +324,46 @@ def iter_drift(
     done += 1
     yield Progress(done, total)
 
+    # The backgrounds go to this buffer at the end; until then it holds the corrected frames.
+    out = np.empty(stack.shape, dtype=np.float32)
     level = float(np.abs(first).mean()) or 1.0
     still = np.abs(gain - 1).max() < _STILL_GAIN and np.abs(offset).max() < 0.1 * float(
         noise.std(level)
     )
     if still and not find_changes(stack):
-        segments, backgrounds = [(0, n_frames)], [first]
-        changes = ()
-        done += static_steps
-        yield Progress(done, total)
+        corrected, changes = stack, ()
     else:
         safe_gain = np.where(np.abs(gain) > 1e-6, gain, 1.0)
-        corrected = (stack - offset[:, None, None].astype(np.float32)) / safe_gain[
-            :, None, None
-        ].astype(np.float32)
+        corrected = np.subtract(
+            stack, offset[:, None, None].astype(np.float32), out=out, dtype=np.float32
+        )
+        corrected /= safe_gain[:, None, None].astype(np.float32)
         changes = find_changes(corrected)
-        bounds = (0, *changes, n_frames)
-        segments = list(zip(bounds[:-1], bounds[1:], strict=True))
-        backgrounds = []
-        for start, stop in segments:
-            # The second pass's steps, spread over the segments by their frames.
-            share_start = done
-            share = static_steps * (stop - start) / n_frames
-            inner = iterate_static(corrected[start:stop])
-            inner_total = max(count_static(corrected[start:stop].shape), 1)
-            inner_done = 0
-            while True:
-                try:
-                    next(inner)
-                except StopIteration as stop_iteration:
-                    backgrounds.append(stop_iteration.value)
-                    break
-                inner_done += 1
-                target = share_start + math.floor(share * inner_done / inner_total)
-                while done < min(target, total - 1):
-                    done += 1
-                    yield Progress(done, total)
-            del inner
-        del corrected
-        # Refit every frame against its own segment's background.
-        for (start, stop), background in zip(segments, backgrounds, strict=True):
-            offset[start:stop], gain[start:stop] = fit_illumination(
-                samples[start:stop], _sample(background[None])[0][steady], noise, dark
-            )
-    out = np.empty(stack.shape, dtype=np.float32)
+    bounds = (0, *changes, n_frames)
+    segments = list(zip(bounds[:-1], bounds[1:], strict=True))
+    backgrounds = []
+    for start, stop in segments:
+        # The second pass's steps, spread over the segments by their frames.
+        steps = (static_steps * stop) // n_frames - (static_steps * start) // n_frames
+        background = yield from share(iterate_static(corrected[start:stop]), done, steps, total)
+        backgrounds.append(background)
+        done += steps
+    del corrected
+    # Refit every frame against its own segment's background.
+    for (start, stop), background in zip(segments, backgrounds, strict=True):
+        reference = _sample(background[None, ::grid, ::grid])[0][steady]
+        offset[start:stop], gain[start:stop] = fit_illumination(
+            samples[start:stop], reference, noise, dark
+        )
     means = np.empty(n_frames)
     for (start, stop), background in zip(segments, backgrounds, strict=True):
+        background = background.astype(np.float32, copy=False)
+        colour_means = background.reshape(-1, background.shape[-1]).mean(0, dtype=np.float64)
         for t in range(start, stop):
-            out[t] = offset[t] + gain[t] * background
-            means[t] = out[t].mean(dtype=np.float64)
+            np.multiply(background, gain[t].astype(np.float32), out=out[t])
+            out[t] += offset[t].astype(np.float32)
+        # The mean of offset + gain * background, without reading the frames again.
+        means[start:stop] = (offset[start:stop] + gain[start:stop] * colour_means).mean(-1)
     first_mean = means[0] if means[0] != 0 else 1.0
     while done < total:
         done += 1

@@ -395,7 +395,7 @@ def iter_background(
         backgrounds, drifts = yield from renumber(
             _run_per_frame(frames, row, layout, settings), total
         )
-        return np.moveaxis(cast_like(backgrounds, dtype), 0, time_axis), drifts
+        return np.moveaxis(cast_like(backgrounds, dtype, overwrite=True), 0, time_axis), drifts
     return (yield from renumber(_run(frames, dtype, row, layout, settings, keep_model), total))
 
 
@@ -405,13 +405,17 @@ def _run_per_frame(frames, row: Method, layout: Layout, settings: Settings):
         raise ValueError(NON_FINITE_MESSAGE)
     iterate = partial(row.iterate, settings=settings)
     count_static = partial(row.count_steps, settings=settings)
-    backgrounds = np.empty(
-        (layout.n_frames, *layout.stack_shape, *layout.stack_frames_shape[1:]), dtype=np.float32
-    )
+    shape = (layout.n_frames, *layout.stack_shape, *layout.stack_frames_shape[1:])
+    backgrounds = None  # a whole movie of floats: one stack's result is used as it is
     drifts = []
     for index, stack in layout.stacks(frames):
         stack_backgrounds, stack_drift = yield from drift.iter_drift(stack, iterate, count_static)
-        backgrounds[(slice(None), *index)] = stack_backgrounds
+        if not layout.stack_shape:
+            backgrounds = stack_backgrounds.reshape(shape)
+        else:
+            if backgrounds is None:
+                backgrounds = np.empty(shape, dtype=np.float32)
+            backgrounds[(slice(None), *index)] = stack_backgrounds
         drifts.append(stack_drift)
     return backgrounds.reshape(frames.shape), drifts
 

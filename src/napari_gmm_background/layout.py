@@ -93,12 +93,17 @@ def check_time_axis(time_axis: int, ndim: int) -> None:
         raise ValueError(f"time_axis {time_axis} is out of range for data with {ndim} axes")
 
 
-def cast_like(values: np.ndarray, dtype: "DTypeLike") -> np.ndarray:
-    """Float results in ``dtype``: integers rounded and clipped to its range."""
+def cast_like(values: np.ndarray, dtype: "DTypeLike", *, overwrite: bool = False) -> np.ndarray:
+    """Float results in ``dtype``: integers rounded and clipped to its range.
+
+    ``overwrite`` rounds in ``values`` itself (a whole movie of backgrounds
+    need not be copied to be rounded).
+    """
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
+        values = np.asarray(np.rint(values, out=values if overwrite else None))
+        np.clip(values, info.min, info.max, out=values)
     return values.astype(dtype)
 
 

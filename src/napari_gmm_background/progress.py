@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["Progress", "relay", "renumber", "run_to_end"]
+__all__ = ["Progress", "relay", "renumber", "run_to_end", "share"]
 
 Result = TypeVar("Result")
 
@@ -67,3 +67,18 @@ def renumber(generator: "Generator[Progress, None, Result]", total: int):
             return stop.value
         done += 1
         yield Progress(done, total)
+
+
+def share(generator: "Generator[Progress, None, Result]", start: int, steps: int, total: int):
+    """Yield ``generator``'s progress as steps ``start`` to ``start + steps`` of ``total``.
+
+    For a run that hands a share of its steps to a generator whose own
+    count is different (a method run on part of the data): its fraction
+    done is scaled into the share. Returns the generator's value.
+    """
+    while True:
+        try:
+            step = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(start + min(steps, int(steps * step.fraction)), total)
