@@ -355,3 +355,68 @@ def test_a_damaged_video_is_used_and_its_losses_said_in_one_line(tmp_path, capsy
     warning = [line for line in err.splitlines() if "warning" in line]
     assert len(warning) == 1 and warning[0].startswith(f"{tmp_path / 'cut.avi'}: warning: ")
     assert "declares 60 frames but holds" in warning[0] and err.count(str(tmp_path)) == 1
+
+
+@pytest.fixture
+def bleaching_stack(tmp_path):
+    from napari_gmm_background.datasets import fluorescence_movie
+    from napari_gmm_background.images import encode_stack
+
+    movie = fluorescence_movie(40, 64, 64, drift="bleaching", n_cells=3, seed=1)
+    path = tmp_path / "cells.tif"
+    encode_stack(path, movie.frames)
+    return path, movie
+
+
+def test_per_frame_backgrounds_corrected_frames_masks_and_plot(bleaching_stack, capsys):
+    import cv2
+
+    from napari_gmm_background import apply_background, foreground_labels
+    from napari_gmm_background.images import read_tiff_stack
+
+    path, movie = bleaching_stack
+    out = path.parent / "out"
+    args = [str(path), "--method", "fluorescence", "--output-dir", str(out)]
+    args += ["--gain-plot", str(out / "gain.png"), "--corrected-out", str(out / "flat.tif")]
+    args += ["--correction", "divide", "--dark", "100", "--foreground-out", str(out / "masks")]
+    assert main(args) == 0
+    expected = extract_background(movie.frames, method="fluorescence", per_frame=True)
+    backgrounds = read_tiff_stack(out / "cells_backgrounds.tif")  # --gain-plot: per frame
+    np.testing.assert_array_equal(backgrounds, expected)
+    np.testing.assert_array_equal(
+        read_tiff_stack(out / "flat.tif"),
+        apply_background(movie.frames, expected, mode="divide", dark=100.0),
+    )
+    masks = np.stack([cv2.imread(str(p), -1) > 127 for p in sorted((out / "masks").iterdir())])
+    np.testing.assert_array_equal(masks, foreground_labels(movie.frames, expected) > 0)
+    plot = cv2.imread(str(out / "gain.png"))
+    assert plot is not None and plot.shape[0] > 100
+    said = capsys.readouterr().out
+    assert "(fluorescence, per frame)" in said and "background brightness 0.7" in said
+
+
+def test_per_frame_needs_a_stack_output_and_writes_nothing_else(bleaching_stack, capsys):
+    path, _ = bleaching_stack
+    out = path.parent / "out"
+    args = [str(path), "--per-frame", "-o", str(out / "bg.png"), "--corrected-out"]
+    assert main(args + [str(out / "c.tif"), "-q"]) == 1
+    assert "multi-page .tif" in capsys.readouterr().err
+    assert main([str(path), "--gain-plot", str(out / "gain.jpg"), "-q"]) == 1
+    assert "--gain-plot draws .png, .svg, .pdf" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_per_frame_video_over_the_budget_says_what_to_do(road_video, tmp_path, capsys):
+    args = [str(road_video), "--per-frame", "-o", str(tmp_path / "bgs.tif")]
+    assert main(args + ["--memory-budget", "100K", "-q"]) == 1
+    error = capsys.readouterr().err
+    assert "over the memory budget" in error and "--frames START:STOP:STEP" in error
+    assert not (tmp_path / "bgs.tif").exists()
+    # Selected frames only, decoded in memory: the same as the engine on them.
+    assert main(args + ["--frames", "::2", "-q"]) == 0
+    from napari_gmm_background.images import read_tiff_stack
+
+    np.testing.assert_array_equal(
+        read_tiff_stack(tmp_path / "bgs.tif"),
+        extract_background(read_video(road_video)[::2], per_frame=True),
+    )

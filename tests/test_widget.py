@@ -8,6 +8,8 @@ from napari_gmm_background.datasets import (
     synthetic_timelapse,
     synthetic_traffic,
 )
+from napari_gmm_background.engine import iter_background
+from napari_gmm_background.progress import run_to_end
 
 from .helpers import write_video
 
@@ -125,6 +127,15 @@ def test_per_frame_background_and_corrected_stack(viewer_and_widget, qtbot):
         corrected.data, apply_background(movie.frames, expected, mode="divide", dark=50.0)
     )
     assert "brightness" in widget.status.value
+    # The plot shows the brightness of each frame, the one the status line sums up.
+    assert widget.drift_plot is not None and not widget.drift_plot.isHidden()
+    (line,) = widget.drift_plot.figure.axes[0].get_lines()
+    _, drifts = run_to_end(iter_background(movie.frames, method="fluorescence", per_frame=True))
+    np.testing.assert_allclose(line.get_ydata(), drifts[0].brightness)
+    assert line.get_ydata()[-1] < 0.85  # it bleached
+    widget.per_frame.value = False
+    run_and_wait(qtbot, widget)
+    assert widget.drift_plot.isHidden()
 
 
 def test_layer_without_time_axis_gets_a_message_and_nothing_else(viewer_and_widget):

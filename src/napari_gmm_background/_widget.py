@@ -66,6 +66,8 @@ class JobResult:
     corrected: "np.ndarray | None"
     mask: "np.ndarray | None"
     message: str = ""
+    drifts: "list | None" = None
+    """Per-frame runs: each stack's :class:`napari_gmm_background.drift.Drift`."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def background_job(frames: Any, settings: RunSettings):
             per_frame=settings.per_frame,
         )
         message = ""
-        background = result
+        background, drifts = result, None
         if settings.per_frame:
             background, drifts = result
             message = _drift_message(drifts, change_message(drifts))
@@ -136,7 +138,7 @@ def background_job(frames: Any, settings: RunSettings):
     except Exception as error:  # a decoder's or a kernel's: said, and the viewer keeps working
         return JobFailed(f"{type(error).__name__}: {error}")
     wants_background = settings.output != OUTPUTS[1]
-    return JobResult(background if wants_background else None, corrected, mask, message)
+    return JobResult(background if wants_background else None, corrected, mask, message, drifts)
 
 
 def _drift_message(drifts: list, changes: str) -> str:
@@ -165,6 +167,8 @@ class BackgroundWidget(Container):
         self._viewer = viewer
         self._worker = None
         self.last_result: "tuple | JobFailed | None" = None
+        # The brightness plot of per-frame runs, made on the first one (matplotlib loads then).
+        self.drift_plot = None
 
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.time_axis = SpinBox(
@@ -544,10 +548,36 @@ class BackgroundWidget(Container):
             name = f"{settings.layer_name} foreground"
             self._put_layer(name, result.mask, "labels", **over_time)
             added.append(name)
+        self._show_drift(result.drifts, settings.layer_name)
         said = "Added " + " and ".join(repr(n) for n in added) + "."
         self._say(
             f"{said} {result.message[0].upper()}{result.message[1:]}." if result.message else said
         )
+
+    def _show_drift(self, drifts: "list | None", layer_name: str):
+        """Plot each frame's background brightness and the change frames, or hide the plot."""
+        if drifts is None:
+            if self.drift_plot is not None:
+                self.drift_plot.hide()
+            return
+        from .plots import draw_drift
+
+        if self.drift_plot is None:
+            from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+            from matplotlib.figure import Figure
+
+            self.drift_plot = FigureCanvasQTAgg(Figure(figsize=(3.2, 1.9), layout="constrained"))
+            self.drift_plot.setFixedHeight(190)
+            self.drift_plot.figure.add_subplot()
+            self.native.layout().addWidget(self.drift_plot)
+        axes = self.drift_plot.figure.axes[0]
+        draw_drift(axes, drifts)
+        axes.set_title(f"{layer_name} background", fontsize="small")
+        axes.tick_params(labelsize="x-small")
+        axes.xaxis.label.set_fontsize("small")
+        axes.yaxis.label.set_fontsize("small")
+        self.drift_plot.draw_idle()
+        self.drift_plot.show()
 
     def _put_layer(self, name: str, data: "np.ndarray", kind: str, **attributes):
         """Add a layer, or update the one a previous run added."""

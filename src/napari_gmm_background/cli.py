@@ -18,10 +18,11 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .correction import MODES as CORRECTIONS
 from .engine import DEFAULT_METHOD, METHODS
 from .images import InputError
 from .io import DamagedVideoWarning
@@ -107,6 +108,48 @@ def _parser() -> argparse.ArgumentParser:
         default=4.0,
         help="foreground mask threshold, in standard deviations",
     )
+    drifting = parser.add_argument_group(
+        "drifting backgrounds and correction (microscopy: bleaching, lamp drift, focus jumps)"
+    )
+    drifting.add_argument(
+        "--per-frame",
+        action="store_true",
+        help="a background for every frame: a static one times a gain per frame over the "
+        "dark level, cut into segments where the scene changes suddenly; the output is then "
+        "a multi-page .tif (default INPUT_backgrounds.tif), the masks compare each frame "
+        "with its own background, and the selected frames are read into memory",
+    )
+    drifting.add_argument(
+        "--corrected-out",
+        type=Path,
+        metavar="PATH",
+        help="also write the frames with the background applied (--correction), as a "
+        "float32 multi-page .tif; with several inputs, PATH is a folder and each input "
+        "writes INPUT_corrected.tif in it",
+    )
+    drifting.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="subtract",
+        help="how --corrected-out applies the background: subtract it, or divide by it "
+        "(flat-field: (frame - dark) / (background - dark), times the mean of "
+        "background - dark)",
+    )
+    drifting.add_argument(
+        "--dark",
+        type=float,
+        default=0.0,
+        help="the camera's dark level (its offset, the value with no light), for "
+        "--correction divide",
+    )
+    drifting.add_argument(
+        "--gain-plot",
+        type=Path,
+        metavar="PATH",
+        help="also draw each frame's background brightness and the scene changes "
+        "(.png, .svg or .pdf); implies --per-frame; with several inputs, PATH is a folder "
+        "and each input writes INPUT_gain.png in it",
+    )
     parser.add_argument(
         "--memory-budget",
         type=_size,
@@ -175,40 +218,89 @@ def _expand(path: Path) -> "list[Path]":
     return [path]
 
 
-def _frames_in_memory(source: "Path | None", args, label: str) -> "tuple[np.ndarray, Any]":
+def _frames_in_memory(
+    source: "Path | None", args, label: str, budget: int
+) -> "tuple[np.ndarray, Any]":
     """The selected frames of an input, decoded into memory, and the true background if known.
 
     ``source`` None is the built-in sample, whose true background is known.
+    A video decodes only its selected frames, and only if they (with the
+    per-frame outputs asked for) fit in ``budget``.
     """
+    from .images import input_kind
+
     truth = None
     if source is None:
         from .datasets import synthetic_traffic
 
         frames, truth = synthetic_traffic()
+        frames = frames if args.frames is None else frames[args.frames]
+    elif input_kind(source) == "video":
+        frames = _decode_selected(source, args, label, budget)
     else:
         from .images import read_frames
 
         frames = read_frames(source)
-    if args.frames is not None:
-        frames = frames[args.frames]
+        frames = frames if args.frames is None else frames[args.frames]
     if len(frames) == 0:
         raise InputError(f"{label}: no frames selected")
     return frames, truth
 
 
+def _decode_selected(source: Path, args, label: str, budget: int) -> np.ndarray:
+    from .io import format_bytes, iter_video_frames, video_info
+
+    info = video_info(source)
+    selected = range(info.n_frames)[args.frames or slice(None)]
+    frame_bytes = info.height * info.width * 3
+    # Frames as uint8, plus float32 per-frame backgrounds and corrected frames.
+    per_frame_outputs = 4 * (int(args.per_frame) + int(args.corrected_out is not None))
+    need = len(selected) * frame_bytes * (1 + per_frame_outputs)
+    if need > budget:
+        raise InputError(
+            f"{label}: --per-frame and --corrected-out hold the selected frames in memory: "
+            f"{len(selected)} frames need about {format_bytes(need)}, over the memory budget "
+            f"of {format_bytes(budget)}; select fewer frames (--frames START:STOP:STEP) or "
+            "raise --memory-budget"
+        )
+    frames = np.empty((len(selected), info.height, info.width, 3), dtype=np.uint8)
+    count = 0
+    for frame in iter_video_frames(source, indices=selected):
+        frames[count] = frame
+        count += 1
+    return frames[:count]
+
+
 # -- outputs -------------------------------------------------------------------
 
 
-def _outputs_for(source: Path, args, several: bool) -> "tuple[Path, Path | None]":
+class _Targets(NamedTuple):
+    """Where one input's outputs go; None for those not asked for."""
+
+    background: Path
+    masks: "Path | None"
+    corrected: "Path | None"
+    gain_plot: "Path | None"
+
+
+def _outputs_for(source: Path, args, several: bool) -> _Targets:
     if args.output is not None:
-        target = args.output
+        background = args.output
     else:
         folder = args.output_dir if args.output_dir is not None else source.parent
-        target = folder / f"{source.stem}_background.png"
-    masks = args.foreground_out
-    if masks is not None and several:
-        masks = masks / f"{source.stem}_foreground"
-    return target, masks
+        name = "_backgrounds.tif" if args.per_frame else "_background.png"
+        background = folder / f"{source.stem}{name}"
+
+    def each(path: "Path | None", name: str) -> "Path | None":
+        # With several inputs the path is a folder holding one output per input.
+        return path / f"{source.stem}{name}" if path is not None and several else path
+
+    return _Targets(
+        background,
+        each(args.foreground_out, "_foreground"),
+        each(args.corrected_out, "_corrected.tif"),
+        each(args.gain_plot, "_gain.png"),
+    )
 
 
 # -- running -------------------------------------------------------------------
@@ -251,13 +343,7 @@ class _Progress:
 
 
 def _process(
-    source: "Path | None",
-    target: Path,
-    masks: "Path | None",
-    args,
-    budget: int,
-    inputs: list,
-    stop: "_Stop",
+    source: "Path | None", targets: _Targets, args, budget: int, inputs: list, stop: "_Stop"
 ) -> str:
     """Run one input; return its summary line. Raises on failure, leaving no output.
 
@@ -268,26 +354,38 @@ def _process(
     from .images import (
         background_path,
         encode_image,
+        encode_stack,
         input_kind,
         is_mask_folder,
         mask_output_kind,
+        stack_path,
     )
     from .outputs import PendingOutputs
 
+    masks = targets.masks
+    # Per-frame backgrounds and corrected frames need every selected frame at hand.
+    in_memory = args.per_frame or targets.corrected is not None
     settings = dict(
         method=args.method,
         n_components=args.components,
         max_iter=args.max_iter,
         tol=args.tol,
-        keep_model=masks is not None,
+        keep_model=masks is not None and not args.per_frame,
+        per_frame=args.per_frame,
     )
     label = "sample" if source is None else source.name
     progress = _Progress(label, args.quiet)
     start = time.perf_counter()
+    target = targets.background
+    drifts = None
     with PendingOutputs(overwrite=args.overwrite, inputs=inputs) as outputs:
         # Outputs are checked before anything is decoded.
         is_video = source is not None and input_kind(source) == "video"
-        if is_video or source is None:
+        background_file = None
+        if args.per_frame:
+            target = stack_path(target, "--per-frame backgrounds")
+            background_file = outputs.add_file(target)
+        elif is_video or source is None:
             target = background_path(target, np.uint8)
             background_file = outputs.add_file(target)
         mask_file = None
@@ -296,71 +394,153 @@ def _process(
                 mask_file = outputs.add_file(masks)
             else:
                 mask_file = outputs.add_folder(masks, replaceable=is_mask_folder)
+        corrected_file = plot_file = None
+        if targets.corrected is not None:
+            corrected_file = outputs.add_file(stack_path(targets.corrected, "--corrected-out"))
+        if targets.gain_plot is not None:
+            plot_file = outputs.add_file(_plot_path(targets.gain_plot))
         try:
-            if is_video:
+            if is_video and not in_memory:
                 from .io import video_info
                 from .streaming import iter_video_background
 
                 info = video_info(source)
                 selected = range(info.n_frames)[args.frames or slice(None)]
                 shape = (len(selected), info.height, info.width)
+                settings.pop("per_frame")
                 generator = iter_video_background(
                     source, frames=args.frames, memory_budget=budget, info=info, **settings
                 )
                 frames = truth = None
             else:
-                frames, truth = _frames_in_memory(source, args, label)
-                if source is not None:
+                frames, truth = _frames_in_memory(source, args, label, budget)
+                if background_file is None:
                     target = background_path(target, frames.dtype)
                     background_file = outputs.add_file(target)
                 selected = None
                 shape = frames.shape[:3]
                 generator = iter_background(frames, **settings)
             result = progress.follow(generator, "fit")
-            background, model = result if masks is not None else (result, None)
-            encode_image(background_file, background)
+            model = None
+            if args.per_frame:
+                background, drifts = result
+                encode_stack(background_file, background)
+            else:
+                background, model = result if masks is not None else (result, None)
+                encode_image(background_file, background)
             if masks is not None:
-                n_masks = _write_masks(source, frames, selected, model, mask_file, args, progress)
+                n_masks = _write_masks(
+                    source,
+                    frames,
+                    selected,
+                    model,
+                    background,
+                    shape[1:3],
+                    mask_file,
+                    args,
+                    progress,
+                )
+            if corrected_file is not None:
+                from .correction import apply_background
+
+                corrected = apply_background(
+                    frames, background, mode=args.correction, dark=args.dark
+                )
+                encode_stack(corrected_file, corrected)
+            if plot_file is not None:
+                from .plots import drift_figure
+
+                drift_figure(drifts, _colour_names(frames), title=label).savefig(plot_file)
         finally:
             progress.close()
         stop.hold()
         outputs.commit()
     summary = (
         f"{label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {target} "
-        f"({args.method}) in {time.perf_counter() - start:.1f} s"
+        f"({args.method}{', per frame' if args.per_frame else ''}) in "
+        f"{time.perf_counter() - start:.1f} s"
     )
-    if truth is not None:
+    if truth is not None and not args.per_frame:
         error = np.abs(background.astype(np.float64) - truth).mean()
         summary += f"; mean error against the true background {error:.2f} grey levels"
+    if drifts is not None:
+        summary += "; " + _drift_summary(drifts)
     if masks is not None:
         summary += f"; {n_masks} foreground masks -> {masks}"
+    if corrected_file is not None:
+        summary += f"; corrected frames ({args.correction}) -> {targets.corrected}"
+    if plot_file is not None:
+        summary += f"; brightness plot -> {targets.gain_plot}"
     return summary
 
 
-def _write_masks(source, frames, selected, model, target: Path, args, progress: _Progress) -> int:
+PLOT_EXTENSIONS = (".png", ".svg", ".pdf")
+
+
+def _plot_path(path: Path) -> Path:
+    if path.suffix.lower() not in PLOT_EXTENSIONS:
+        raise InputError(f"{path}: --gain-plot draws {', '.join(PLOT_EXTENSIONS)} files")
+    return path
+
+
+def _colour_names(frames: np.ndarray) -> "list[str] | None":
+    """Legend entries for the stacks of a frames array: its colours, if it has them."""
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        return ["red", "green", "blue"]
+    return None
+
+
+def _drift_summary(drifts: list) -> str:
+    from .drift import change_message
+
+    low = min(float(d.brightness.min()) for d in drifts)
+    high = max(float(d.brightness.max()) for d in drifts)
+    text = f"background brightness {low:.2f} to {high:.2f} of the first frame's"
+    changes = change_message(drifts)
+    return text + (f"; {changes}" if changes else "")
+
+
+def _write_masks(
+    source, frames, selected, model, background, size, target: Path, args, progress: _Progress
+) -> int:
     """Foreground masks of every selected frame.
 
-    ``frames`` in memory, or None for a video streamed again (a second
-    decoding pass) over its ``selected`` frame indices.
+    From the mixture ``model`` (a pixel farther than the threshold in its
+    background Gaussian's deviations), or without one (per-frame
+    backgrounds) from :func:`foreground_labels` against each frame's own
+    background. ``frames`` in memory, or None for a video streamed again (a
+    second decoding pass) over its ``selected`` frame indices.
     """
     from .images import MaskWriter
 
-    mean = model.background_mean
-    limit = args.threshold * model.background_std
-    if frames is None:
-        from .io import iter_video_frames
+    if model is None:
+        from .masks import iter_foreground_labels
 
-        n = len(selected)
-        frames_iter = iter_video_frames(source, indices=selected)
+        labels = progress.follow(
+            iter_foreground_labels(frames, background, threshold=args.threshold), "masks"
+        )
+        n, frames_iter = len(frames), iter(labels > 0)
     else:
-        n = len(frames)
-        frames_iter = iter(frames)
-    writer = MaskWriter(target, mean.shape[:2])
-    try:
-        for t, frame in enumerate(frames_iter):
+        mean = model.background_mean
+        limit = args.threshold * model.background_std
+
+        def outside(frame: np.ndarray) -> np.ndarray:
             mask = np.abs(frame - mean) > limit
-            writer.write(mask.any(axis=-1) if mask.ndim == 3 else mask)
-            progress.update("masks", t + 1, n)
+            return mask.any(axis=-1) if mask.ndim == 3 else mask
+
+        if frames is None:
+            from .io import iter_video_frames
+
+            n = len(selected)
+            frames_iter = map(outside, iter_video_frames(source, indices=selected))
+        else:
+            n, frames_iter = len(frames), map(outside, frames)
+    writer = MaskWriter(target, size)
+    try:
+        for t, mask in enumerate(frames_iter):
+            writer.write(mask)
+            if model is not None:
+                progress.update("masks", t + 1, n)
     finally:
         writer.close()
     if writer.count != n:
@@ -369,14 +549,14 @@ def _write_masks(source, frames, selected, model, target: Path, args, progress: 
 
 
 def _planned_outputs(jobs: list, args, parser) -> list:
-    """Each job's (background target, mask target); usage error if two would collide."""
+    """Each job's (source, name, targets); usage error if two would collide."""
     several = len(jobs) > 1
     planned = []
     owners: "dict[str, Path]" = {}
     for source in jobs:
         named = Path("sample.avi") if source is None else source
-        target, masks = _outputs_for(named, args, several)
-        for path in (target, masks):
+        targets = _outputs_for(named, args, several)
+        for path in targets:
             if path is None:
                 continue
             key = os.path.normcase(os.path.realpath(path.with_suffix("")))
@@ -386,7 +566,7 @@ def _planned_outputs(jobs: list, args, parser) -> list:
                     "names or output folders, or run them separately"
                 )
             owners[key] = named
-        planned.append((source, named, target, masks))
+        planned.append((source, named, targets))
     return planned
 
 
@@ -394,6 +574,7 @@ def main(argv: "list[str] | None" = None) -> int:
     """Run the command line; return the exit code (0: every input succeeded)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.per_frame = args.per_frame or args.gain_plot is not None
     if not args.inputs and not args.sample:
         parser.error("give one or more inputs, or --sample")
     from .gmm import EMSettings
@@ -425,7 +606,7 @@ def main(argv: "list[str] | None" = None) -> int:
         else {}
     )
     try:
-        for source, named, target, masks in planned:
+        for source, named, targets in planned:
             stop.release()
             try:
                 if source is not None and not source.exists():
@@ -433,7 +614,7 @@ def main(argv: "list[str] | None" = None) -> int:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", DamagedVideoWarning)
                     try:
-                        summary = _process(source, target, masks, args, budget, inputs, stop)
+                        summary = _process(source, targets, args, budget, inputs, stop)
                     finally:
                         for warning in caught:
                             text = str(warning.message).removeprefix(f"{source}: ")

@@ -19,12 +19,14 @@ __all__ = [
     "MaskWriter",
     "background_path",
     "encode_image",
+    "encode_stack",
     "input_kind",
     "is_mask_folder",
     "mask_output_kind",
     "read_frame_folder",
     "read_frames",
     "read_tiff_stack",
+    "stack_path",
     "write_background",
     "write_image",
 ]
@@ -136,6 +138,35 @@ def encode_image(path: Path, image: np.ndarray) -> None:
             raise InputError(f"{path}: {image.dtype} data needs a .tif output")
         image = image.astype(np.float32)
     if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
+        raise OSError(f"could not write {path} (disk full, or no permission?)")
+
+
+def stack_path(target: Path, what: str) -> Path:
+    """``target`` if it can hold a stack of images (a multi-page TIFF).
+
+    Raises
+    ------
+    InputError
+        Naming ``what`` (the option asking for it) for any other extension.
+    """
+    if target.suffix.lower() not in TIFF_EXTENSIONS:
+        raise InputError(f"{target}: {what} are a stack of images, written as a multi-page .tif")
+    return target
+
+
+def encode_stack(path: Path, stack: np.ndarray) -> None:
+    """Write (T, H, W[, 3]) images as a multi-page TIFF, in their dtype (floats as float32).
+
+    Read back by :func:`read_tiff_stack`.
+    """
+    import cv2
+
+    if stack.dtype not in (np.uint8, np.uint16):
+        stack = stack.astype(np.float32)
+    if stack.ndim == 4 and stack.shape[-1] == 3:
+        stack = stack[..., ::-1]  # OpenCV writes BGR
+    pages = [np.ascontiguousarray(page) for page in stack]
+    if not cv2.imwritemulti(str(path), pages):
         raise OSError(f"could not write {path} (disk full, or no permission?)")
 
 
