@@ -31,11 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .layout import cast_like
 from .noise import NoiseModel, estimate_noise_model
 from .progress import Progress, share
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 __all__ = [
     "Drift",
@@ -47,7 +52,7 @@ __all__ = [
 ]
 
 # Pixels sampled (per colour) to fit each frame's offset and gain.
-_FIT_PIXELS = 10_000
+_FIT_PIXELS = 5_000
 _FIT_ROUNDS = 5
 _CLIP = 3.0
 # Change points: blocks about this many across the smaller image side;
@@ -278,6 +283,8 @@ def iter_drift(
     stack: np.ndarray,
     iterate_static: "Callable[[np.ndarray], Generator[Progress, None, np.ndarray]]",
     count_static: "Callable[[tuple], int]",
+    *,
+    dtype: "DTypeLike" = np.float32,
 ) -> "Generator[Progress, None, tuple[np.ndarray, Drift]]":
     """Each frame's background of one (T, Y, X, colours) stack, and how it drifts.
 
@@ -290,6 +297,9 @@ def iter_drift(
         progress, returns its (Y, X, colours) static background, floats.
     count_static : callable
         The number of steps ``iterate_static`` yields for a stack shape.
+    dtype : numpy dtype
+        Of the backgrounds returned: float32, or an integer type (rounded and
+        clipped to its range, frame by frame, so no float movie is cast whole).
 
     Yields
     ------
@@ -299,7 +309,7 @@ def iter_drift(
     Returns
     -------
     (numpy.ndarray, Drift)
-        The (T, Y, X, colours) float32 backgrounds and the drift.
+        The (T, Y, X, colours) backgrounds in ``dtype`` and the drift.
     """
     n_frames = stack.shape[0]
     static_steps = count_static(stack.shape)
@@ -356,19 +366,24 @@ def iter_drift(
             samples[start:stop], reference, noise, dark
         )
     means = np.empty(n_frames)
+    dtype = np.dtype(dtype)
+    result = out if dtype == out.dtype else np.empty(stack.shape, dtype=dtype)
     for (start, stop), background in zip(segments, backgrounds, strict=True):
         background = background.astype(np.float32, copy=False)
         colour_means = background.reshape(-1, background.shape[-1]).mean(0, dtype=np.float64)
         for t in range(start, stop):
-            np.multiply(background, gain[t].astype(np.float32), out=out[t])
-            out[t] += offset[t].astype(np.float32)
+            frame = out[t]  # the corrected frames are done with: a frame of scratch
+            np.multiply(background, gain[t].astype(np.float32), out=frame)
+            frame += offset[t].astype(np.float32)
+            if result is not out:
+                result[t] = cast_like(frame, dtype, overwrite=True)
         # The mean of offset + gain * background, without reading the frames again.
         means[start:stop] = (offset[start:stop] + gain[start:stop] * colour_means).mean(-1)
     first_mean = means[0] if means[0] != 0 else 1.0
     while done < total:
         done += 1
         yield Progress(done, total)
-    return out, Drift(offset, gain, means / first_mean, tuple(changes))
+    return result, Drift(offset, gain, means / first_mean, tuple(changes))
 
 
 def change_message(drifts: "list[Drift]") -> str:

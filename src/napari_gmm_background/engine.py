@@ -393,28 +393,31 @@ def iter_background(
     )
     if per_frame:
         backgrounds, drifts = yield from renumber(
-            _run_per_frame(frames, row, layout, settings), total
+            _run_per_frame(frames, row, layout, settings, dtype), total
         )
-        return np.moveaxis(cast_like(backgrounds, dtype, overwrite=True), 0, time_axis), drifts
+        return np.moveaxis(backgrounds, 0, time_axis), drifts
     return (yield from renumber(_run(frames, dtype, row, layout, settings, keep_model), total))
 
 
-def _run_per_frame(frames, row: Method, layout: Layout, settings: Settings):
-    """Each frame's background of time-first frames (floats), and each stack's drift."""
+def _run_per_frame(frames, row: Method, layout: Layout, settings: Settings, dtype):
+    """Each frame's background of time-first frames, in ``dtype``, and each stack's drift."""
     if frames.dtype.kind == "f" and not np.isfinite(frames).all():
         raise ValueError(NON_FINITE_MESSAGE)
     iterate = partial(row.iterate, settings=settings)
     count_static = partial(row.count_steps, settings=settings)
     shape = (layout.n_frames, *layout.stack_shape, *layout.stack_frames_shape[1:])
-    backgrounds = None  # a whole movie of floats: one stack's result is used as it is
+    dtype = np.dtype(dtype) if np.dtype(dtype).kind in "iu" else np.dtype(np.float32)
+    backgrounds = None  # a whole movie: one stack's result is used as it is
     drifts = []
     for index, stack in layout.stacks(frames):
-        stack_backgrounds, stack_drift = yield from drift.iter_drift(stack, iterate, count_static)
+        stack_backgrounds, stack_drift = yield from drift.iter_drift(
+            stack, iterate, count_static, dtype=dtype
+        )
         if not layout.stack_shape:
             backgrounds = stack_backgrounds.reshape(shape)
         else:
             if backgrounds is None:
-                backgrounds = np.empty(shape, dtype=np.float32)
+                backgrounds = np.empty(shape, dtype=dtype)
             backgrounds[(slice(None), *index)] = stack_backgrounds
         drifts.append(stack_drift)
     return backgrounds.reshape(frames.shape), drifts
