@@ -1,5 +1,8 @@
 """Outputs appear whole or not at all, and never replace an input."""
 
+import os
+import stat
+
 import pytest
 
 from napari_gmm_background.outputs import OutputError, PendingOutputs
@@ -128,3 +131,17 @@ def test_clear_messages_for_impossible_targets(tmp_path):
 def test_two_runs_never_share_a_temporary(tmp_path):
     with PendingOutputs() as first, PendingOutputs() as second:
         assert first.add_file(tmp_path / "bg.png") != second.add_file(tmp_path / "bg.png")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_outputs_get_the_permissions_a_plain_write_would_give(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        with PendingOutputs() as outputs:
+            outputs.add_file(tmp_path / "bg.png").write_bytes(b"background")
+            outputs.add_folder(tmp_path / "masks")
+            outputs.commit()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "bg.png").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "masks").stat().st_mode) == 0o755

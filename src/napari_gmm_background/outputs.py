@@ -43,6 +43,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return path != folder and folder in path.parents
 
 
+def _give_usual_permissions(path: Path, mode: int) -> None:
+    """The permissions a plain ``open`` or ``mkdir`` would give (``mode`` less the umask).
+
+    Temporaries are created private (0600, 0700); an output moved into place
+    must not stay unreadable to the user's group and others.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode & ~umask)
+
+
 def _remove(path: Path) -> None:
     """Delete a file or a folder tree, if it is there."""
     if path.is_dir() and not path.is_symlink():
@@ -101,6 +113,7 @@ class PendingOutputs:
         )
         os.close(handle)
         temporary = Path(name)
+        _give_usual_permissions(temporary, 0o666)
         self._pending.append(_Pending(target, temporary, folder=False))
         return temporary
 
@@ -126,6 +139,7 @@ class PendingOutputs:
                 )
         parent = self._parent_of(target)
         temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        _give_usual_permissions(temporary, 0o777)
         self._pending.append(_Pending(target, temporary, folder=True))
         return temporary
 
