@@ -22,7 +22,7 @@ def main():
     while widget.running:
         QApplication.processEvents()
     assert worker is not None and "Added" in widget.status.value, widget.status.value
-    viewer.layers.selection.active = viewer.layers["synthetic traffic background"]
+    viewer.layers.selection.active = viewer.layers["synthetic traffic background (gmm)"]
     viewer.grid.enabled = True
     viewer.grid.shape = (1, -1)
     viewer.dims.set_point(0, 30)

@@ -71,7 +71,9 @@ def test_widget_runs_on_a_lazy_video(make_napari_viewer, qtbot, tmp_path, monkey
     assert widget.run() is not None, widget.status.value
     qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
     expected = extract_background(np.asarray(layer.data)[::4])
-    np.testing.assert_array_equal(viewer.layers["lazy background"].data, expected)
+    np.testing.assert_array_equal(
+        viewer.layers["lazy background (gmm, frames 0::4)"].data, expected
+    )
     widget.frame_step.value = 1  # all 30 frames: over the budget, so a message
     assert widget.run() is None and "budget" in widget.status.value
 

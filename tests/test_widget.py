@@ -42,23 +42,33 @@ def test_background_of_the_readers_layer_equals_extract_background(
     widget.image.value = layer
     assert widget.time_axis.value == 0
     run_and_wait(qtbot, widget)
-    result = viewer.layers["road background"]
+    result = viewer.layers["road background (gmm)"]
     assert result.rgb and result.data.dtype == np.uint8
     np.testing.assert_array_equal(result.data, extract_background(layer.data))
     assert "Added" in widget.status.value
 
 
-def test_rerun_updates_the_layer_and_frame_selection_is_used(viewer_and_widget, qtbot):
+def test_same_settings_replace_their_layer_other_settings_add_their_own(viewer_and_widget, qtbot):
     viewer, widget = viewer_and_widget
     frames, _ = synthetic_traffic(n_frames=50, height=40, width=48, seed=3)
     layer = viewer.add_image(frames, name="road", rgb=True)
     widget.image.value = layer
     run_and_wait(qtbot, widget)
-    first = viewer.layers["road background"]
+    first = viewer.layers["road background (gmm)"]
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == 2 and viewer.layers["road background (gmm)"] is first
     widget.first_frame.value, widget.stop_frame.value, widget.frame_step.value = 5, 45, 2
     run_and_wait(qtbot, widget)
-    assert len(viewer.layers) == 2 and viewer.layers["road background"] is first
-    np.testing.assert_array_equal(first.data, extract_background(frames[5:45:2]))
+    part = viewer.layers["road background (gmm, frames 5:45:2)"]
+    np.testing.assert_array_equal(part.data, extract_background(frames[5:45:2]))
+    widget.method.value = "motionless"
+    run_and_wait(qtbot, widget)
+    other = viewer.layers["road background (motionless, frames 5:45:2)"]
+    np.testing.assert_array_equal(
+        other.data, extract_background(frames[5:45:2], method="motionless")
+    )
+    assert len(viewer.layers) == 4
+    np.testing.assert_array_equal(first.data, extract_background(frames))
 
 
 def test_uint16_timelapse_keeps_scale_and_translate(viewer_and_widget, qtbot):
@@ -67,7 +77,7 @@ def test_uint16_timelapse_keeps_scale_and_translate(viewer_and_widget, qtbot):
     layer = viewer.add_image(frames, name="cells", scale=(2.0, 0.5, 0.25), translate=(1, 10, 20))
     widget.image.value = layer
     run_and_wait(qtbot, widget)
-    result = viewer.layers["cells background"]
+    result = viewer.layers["cells background (gmm)"]
     assert result.data.dtype == np.uint16 and not result.rgb
     np.testing.assert_array_equal(result.data, extract_background(frames))
     assert tuple(result.scale) == (0.5, 0.25) and tuple(result.translate) == (10, 20)
@@ -84,7 +94,7 @@ def test_tzyx_stack_with_a_labelled_time_axis(viewer_and_widget, qtbot):
     assert widget.time_axis.value == 1
     run_and_wait(qtbot, widget)
     np.testing.assert_array_equal(
-        viewer.layers["zstack background"].data, extract_background(stack, time_axis=1)
+        viewer.layers["zstack background (gmm)"].data, extract_background(stack, time_axis=1)
     )
 
 
@@ -97,7 +107,7 @@ def test_foreground_mask_layer(viewer_and_widget, qtbot):
     widget.threshold.value = 5.0
     widget.frame_step.value = 3
     run_and_wait(qtbot, widget)
-    mask = viewer.layers["road foreground"]
+    mask = viewer.layers["road foreground (gmm, frames 0::3, 5 sd)"]
     from napari.layers import Labels
 
     assert isinstance(mask, Labels) and mask.data.shape == (10, 40, 48)
@@ -118,11 +128,11 @@ def test_per_frame_background_and_corrected_stack(viewer_and_widget, qtbot):
     widget.correction.value = "divide"
     widget.dark.value = 50.0
     run_and_wait(qtbot, widget)
-    backgrounds = viewer.layers["cells background"]
+    backgrounds = viewer.layers["cells background (fluorescence, per frame)"]
     expected = extract_background(movie.frames, method="fluorescence", per_frame=True)
     np.testing.assert_array_equal(backgrounds.data, expected)
     assert tuple(backgrounds.scale) == (2, 1, 1)
-    corrected = viewer.layers["cells corrected"]
+    corrected = viewer.layers["cells corrected (fluorescence, per frame, divide)"]
     np.testing.assert_array_equal(
         corrected.data, apply_background(movie.frames, expected, mode="divide", dark=50.0)
     )
@@ -136,6 +146,19 @@ def test_per_frame_background_and_corrected_stack(viewer_and_widget, qtbot):
     widget.per_frame.value = False
     run_and_wait(qtbot, widget)
     assert widget.drift_plot.isHidden()
+
+
+def test_a_long_message_wraps_and_the_dock_keeps_its_width(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    qtbot.wait(50)
+    width = widget.native.sizeHint().width()
+    name = "a layer with a rather long name, as microscopists' files have them " * 2
+    widget.image.value = viewer.add_image(np.zeros((32, 32), np.uint8), name=name)
+    widget.run()
+    qtbot.wait(50)
+    assert widget.status.value.endswith("(time plus two image axes).")  # nothing cut
+    assert widget.status.native.wordWrap()
+    assert widget.native.sizeHint().width() <= width
 
 
 def test_layer_without_time_axis_gets_a_message_and_nothing_else(viewer_and_widget):
@@ -192,12 +215,13 @@ def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(
     qtbot.waitUntil(lambda: not widget.running, timeout=1000)  # stops within a second
     timer.stop()
     assert worker.abort_requested
-    assert "noise background" not in viewer.layers
+    assert f"noise background ({method})" not in viewer.layers
+    assert len(viewer.layers) == 3  # the warm-up, its background and the noise: nothing else
     assert "Cancelled" in widget.status.value
     # The viewer and the widget still work.
     widget.image.value = viewer.layers["warm-up"]
     run_and_wait(qtbot, widget)
-    assert "warm-up background" in viewer.layers
+    assert f"warm-up background ({method})" in viewer.layers
 
 
 def test_widget_is_in_the_plugins_menu(make_napari_viewer):
@@ -226,7 +250,8 @@ def test_widget_motionless_method(viewer_and_widget, qtbot):
     widget.method.value = "motionless"
     run_and_wait(qtbot, widget)
     np.testing.assert_array_equal(
-        viewer.layers["hall background"].data, extract_background(frames, method="motionless")
+        viewer.layers["hall background (motionless)"].data,
+        extract_background(frames, method="motionless"),
     )
 
 
@@ -251,7 +276,7 @@ def test_widget_motionless_on_a_tcyx_stack_runs_each_channel_alone(viewer_and_wi
     widget.image.value = viewer.add_image(stack, name="two channels")
     widget.method.value = "motionless"
     run_and_wait(qtbot, widget)
-    result = viewer.layers["two channels background"].data
+    result = viewer.layers["two channels background (motionless)"].data
     for channel, movie in enumerate((first, second)):
         np.testing.assert_array_equal(
             result[channel], extract_background(movie, method="motionless")

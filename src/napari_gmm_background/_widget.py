@@ -261,6 +261,8 @@ class BackgroundWidget(Container):
         self.run_button = PushButton(text="Extract background")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        # Long messages wrap onto more lines instead of widening the dock for good.
+        self.status.native.setWordWrap(True)
         self.extend(
             [
                 self.image,
@@ -455,13 +457,15 @@ class BackgroundWidget(Container):
             raise ValueError(f"time axis {time_axis} is outside {layer.name}'s {layer.ndim} axes.")
         data = layer.data
         n_frames = data.shape[time_axis]
-        stop = self.stop_frame.value or n_frames
+        stop = self.stop_frame.value or None  # 0: to the end
         frames_slice = slice(self.first_frame.value, stop, self.frame_step.value)
         n_selected = len(range(n_frames)[frames_slice])
         if n_selected == 0:
             raise ValueError(
                 f"no frames selected: {layer.name} has {n_frames} frames on axis {time_axis}."
             )
+        if n_selected == n_frames:
+            frames_slice = slice(None)  # every frame: the results' names need not say which
         n_components = self.n_components.value
         if METHODS[self.method.value].fits_mixtures and n_selected < n_components:
             raise ValueError(
@@ -532,20 +536,21 @@ class BackgroundWidget(Container):
             "translate": settings.translate[:t] + settings.translate[t + 1 :],
         }
         added = []
+        tag = result_tag(settings)
         if result.background is not None:
-            name = f"{settings.layer_name} background"
+            name = f"{settings.layer_name} background ({tag})"
             attributes = dict(over_time if settings.per_frame else one_image)
             if not settings.rgb:
                 attributes["contrast_limits"] = display_range(result.background)
             self._put_layer(name, result.background, "image", rgb=settings.rgb, **attributes)
             added.append(name)
         if result.corrected is not None:
-            name = f"{settings.layer_name} corrected"
+            name = f"{settings.layer_name} corrected ({tag}, {settings.correction})"
             attributes = dict(over_time, contrast_limits=display_range(result.corrected))
             self._put_layer(name, result.corrected, "image", rgb=settings.rgb, **attributes)
             added.append(name)
         if result.mask is not None:
-            name = f"{settings.layer_name} foreground"
+            name = f"{settings.layer_name} foreground ({tag}, {settings.mask_threshold:g} sd)"
             self._put_layer(name, result.mask, "labels", **over_time)
             added.append(name)
         self._show_drift(result.drifts, settings.layer_name)
@@ -600,6 +605,26 @@ class BackgroundWidget(Container):
             layers.remove(existing)
         add = self._viewer.add_image if kind == "image" else self._viewer.add_labels
         return add(data, name=name, **attributes)
+
+
+def result_tag(settings: RunSettings) -> str:
+    """What tells a run's results apart, for their layer names: "gmm", "fluorescence, per frame".
+
+    Runs with other methods or settings add layers of their own, to compare
+    side by side; a re-run with the same settings replaces its layers.
+    """
+    from .engine import METHODS
+
+    parts = [settings.method]
+    if settings.per_frame:
+        parts.append("per frame")
+    frames = settings.frames
+    if frames != slice(None):
+        start, stop, step = frames.start or 0, frames.stop, frames.step or 1
+        parts.append(f"frames {start}:{'' if stop is None else stop}" + (f":{step}" * (step != 1)))
+    if METHODS[settings.method].fits_mixtures and settings.n_components != 2:
+        parts.append(f"{settings.n_components} components")
+    return ", ".join(parts)
 
 
 def default_time_axis(layer) -> int:
