@@ -155,7 +155,20 @@ def test_usage_errors(tmp_path, capsys):
         assert exit_info.value.code == 2
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "--memory-budget" in capsys.readouterr().out
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--memory-budget" in help_text
+    # Defaults said where they mean something, never "(default: None)" or for a flag.
+    assert "(default: None)" not in help_text and "(default: False)" not in help_text
+    assert "(default: 2)" in help_text and "(default: subtract)" in help_text
+    assert "a single number N means the first N frames" in help_text
+
+
+def test_the_sample_is_named_as_such_in_messages(tmp_path, capsys):
+    (tmp_path / "sample_background.png").write_bytes(b"mine")
+    assert main(["--sample", "--output-dir", str(tmp_path), "-q"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("sample: error:") and "sample.avi" not in error
+    assert (tmp_path / "sample_background.png").read_bytes() == b"mine"
 
 
 def test_listed_inputs_and_a_folder_of_videos_beside_their_inputs(tmp_path):
@@ -424,3 +437,13 @@ def test_per_frame_video_over_the_budget_says_what_to_do(road_video, tmp_path, c
         read_tiff_stack(tmp_path / "bgs.tif"),
         extract_background(read_video(road_video)[::2], per_frame=True),
     )
+
+
+def test_progress_counts_frames_when_decoding_and_percent_when_fitting(road_video, capsys):
+    assert main([str(road_video)]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    decoding = [line for line in err.splitlines() if "[decode]" in line]
+    fitting = [line for line in err.splitlines() if "[fit]" in line]
+    assert any("40/40" in line and "frames/s" in line for line in decoding)
+    assert any("100%" in line for line in fitting)
+    assert "step" not in err and not any("/s" in line for line in fitting)

@@ -32,6 +32,15 @@ __all__ = ["main"]
 DEFAULT_BUDGET = 3 * 2**29  # 1.5 GiB
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Says "(default: X)" only where there is a default to say: not for None or a flag."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gmm-background",
@@ -39,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
             "Static background of videos and image stacks by per-pixel Gaussian mixtures "
             "(--method below; the default is the most accurate measured)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "inputs",
@@ -85,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_frame_slice,
         default=None,
         metavar="START:STOP:STEP",
-        help="frames to use, Python slice style (e.g. 100:, :500, ::2); default: all",
+        help="frames to use, Python slice style (e.g. 100:, :500, ::2); a single number N "
+        "means the first N frames; default: all",
     )
     parser.add_argument(
         "--max-iter", type=int, default=100, help=f"EM iterations at most ({mixtures}, masks)"
@@ -306,25 +316,40 @@ def _outputs_for(source: Path, args, several: bool) -> _Targets:
 # -- running -------------------------------------------------------------------
 
 
+# Stages counted in frames; the others (fitting) in percent of the work.
+_FRAME_STAGES = ("decode", "masks")
+
+
 class _Progress:
-    """A tqdm bar per input, or nothing with --quiet."""
+    """A tqdm bar per stage of an input, or nothing with --quiet.
+
+    Decoding and masks count frames (with a rate in frames per second);
+    fitting counts percent of the work, whose steps are chunks of pixels of
+    different sizes, so a rate in steps would mean nothing.
+    """
 
     def __init__(self, label: str, quiet: bool):
         self.label = label
+        self.quiet = quiet
         self.bar = None
-        if not quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=label, unit="step", leave=False, file=sys.stderr)
         self.stage = None
 
     def update(self, stage: str, done: int, total: int) -> None:
-        if self.bar is None:
+        if self.quiet:
             return
         if stage != self.stage:
+            from tqdm import tqdm
+
+            self.close()
             self.stage = stage
-            self.bar.set_description_str(f"{self.label} [{stage}]")
-            self.bar.reset(total=total)
+            common = dict(total=total, desc=f"{self.label} [{stage}]", leave=False, file=sys.stderr)
+            if stage in _FRAME_STAGES:
+                self.bar = tqdm(unit=" frames", **common)
+            else:
+                self.bar = tqdm(
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]", **common
+                )
+        self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
 
@@ -340,6 +365,7 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _process(
@@ -554,7 +580,7 @@ def _planned_outputs(jobs: list, args, parser) -> list:
     planned = []
     owners: "dict[str, Path]" = {}
     for source in jobs:
-        named = Path("sample.avi") if source is None else source
+        named = Path("sample") if source is None else source  # the built-in sample
         targets = _outputs_for(named, args, several)
         for path in targets:
             if path is None:
