@@ -12,11 +12,12 @@ def test_the_kept_frames_are_the_least_moving_with_later_frames_winning_ties():
     best = np.empty((3, 5, n_keep), dtype=np.uint64)
     worst = np.full((3, 5), np.iinfo(np.uint64).max, dtype=np.uint64)
     for first in range(0, 50, 16):
-        _motion_kernels.keep_least_moving(
-            scores[first : first + 16].view(np.uint32), first, best, worst
-        )
-    kept = np.empty((3, 5, n_keep), dtype=np.int32)
-    _motion_kernels.frames_of(best, kept)
+        bits = scores[first : first + 16].view(np.uint32)
+        # In two parts of rows, as the threads run it.
+        _motion_kernels.keep_least_moving(bits, first, best, worst, 0, 1)
+        _motion_kernels.keep_least_moving(bits, first, best, worst, 1, 3)
+    kept = _motion_kernels.frames_of(best)
+    assert kept.dtype == np.int32
     frame = np.arange(50)
     for y in range(3):
         for x in range(5):
@@ -39,7 +40,8 @@ def test_cell_grey_is_the_mean_channel_sum_of_each_block():
     for cell in (1, 3, 4):
         height, width = -(-10 // cell), -(-13 // cell)
         out = np.empty((height, width), np.float32)
-        _motion_kernels.cell_grey_into(frame.reshape(10, 39), 3, cell, 4, out)
+        _motion_kernels.cell_grey_into(frame.reshape(10, 39), 3, cell, out, 0, height // 2)
+        _motion_kernels.cell_grey_into(frame.reshape(10, 39), 3, cell, out, height // 2, height)
         sums = frame.sum(axis=2, dtype=np.float64)
         for cy in range(height):
             for cx in range(width):
@@ -74,7 +76,12 @@ def test_joint_colour_refinement_takes_every_channel_from_the_same_frames():
             out = np.empty((1, 1, 3))
             data = frames if width else frames.astype(np.float64)
             support = np.empty((1, 1), np.int32)
-            _motion_kernels.agreeing_medians(data, first, 5.0, width, joint, 0, 1, out, support)
+            if width:
+                _motion_kernels.agreeing_medians_counted(
+                    data, first, 5.0, width, joint, 0, 1, out, support
+                )
+            else:
+                _motion_kernels.agreeing_medians_sorted(data, first, 5.0, joint, 0, 1, out, support)
             assert support[0, 0] == (5 if joint else 15)
             results[joint, width] = out[0, 0].tolist()
     assert results[False, 0] == results[False, 16] == [104, 100, 100]

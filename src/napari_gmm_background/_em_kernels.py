@@ -720,9 +720,14 @@ def _fit_pixels(
     n_iter_out,
     store_model,
     is_uint8,
+    worker,
     n_workers,
 ):
-    """Fit every column of ``data`` (frames x pixels); return the number of bad pixels.
+    """Fit ``worker``'s share of the columns of ``data`` (frames x pixels); its bad pixels.
+
+    Blocks of pixels are dealt out: worker ``w`` of ``n_workers`` fits blocks
+    ``w, w + n_workers, ...``, so uneven blocks even out, and
+    :func:`napari_gmm_background._threads.on_workers` runs the workers.
 
     ``background[p]`` receives the mean of pixel ``p``'s most weighted
     component. With ``store_model`` the fitted ``weights_out``, ``means_out``
@@ -733,142 +738,59 @@ def _fit_pixels(
     """
     n_samples, n_pixels = data.shape
     n_blocks = (n_pixels + BLOCK_SIZE - 1) // BLOCK_SIZE
-    n_workers = max(1, min(n_workers, n_blocks))
     n_distinct_max = (256 if is_uint8 else n_samples) + _PAD
-    bad = np.zeros(n_workers, dtype=np.int64)
+    bad = 0
+    # Per-worker scratch, allocated once: the pixel loop allocates nothing.
+    # Histograms start zeroed and are zeroed again as they are read.
+    hist = np.zeros((BLOCK_SIZE, 256 if is_uint8 else 1), dtype=np.int32)
+    lowest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    highest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    series = np.empty((BLOCK_SIZE, 1 if is_uint8 else n_samples), dtype=np.float64)
+    values = np.empty(n_distinct_max, dtype=np.float64)
+    counts = np.empty(n_distinct_max, dtype=np.float64)
+    (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = _fit_scratch(
+        n_components, n_distinct_max
+    )
 
-    for worker in numba.prange(n_workers):
-        # Per-worker scratch, allocated once: the pixel loop allocates nothing.
-        # Histograms start zeroed and are zeroed again as they are read.
-        hist = np.zeros((BLOCK_SIZE, 256 if is_uint8 else 1), dtype=np.int32)
-        lowest = np.empty(BLOCK_SIZE, dtype=np.int64)
-        highest = np.empty(BLOCK_SIZE, dtype=np.int64)
-        series = np.empty((BLOCK_SIZE, 1 if is_uint8 else n_samples), dtype=np.float64)
-        values = np.empty(n_distinct_max, dtype=np.float64)
-        counts = np.empty(n_distinct_max, dtype=np.float64)
-        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = (
-            _fit_scratch(n_components, n_distinct_max)
-        )
-
-        for block in range(worker, n_blocks, n_workers):
-            start = block * BLOCK_SIZE
-            stop = min(start + BLOCK_SIZE, n_pixels)
-            width = stop - start
-            # Gather the block frame by frame: each read is a contiguous run.
-            if is_uint8:
-                for j in range(width):
-                    lowest[j] = 255
-                    highest[j] = 0
-                for t in range(n_samples):
-                    for j in range(width):
-                        hist[j, int(data[t, start + j])] += 1
-                    # Apart from the scatter above, so that it vectorises.
-                    for j in range(width):
-                        level = int(data[t, start + j])
-                        lowest[j] = min(lowest[j], level)
-                        highest[j] = max(highest[j], level)
-            else:
-                for t in range(n_samples):
-                    for j in range(width):
-                        series[j, t] = data[t, start + j]
-
+    for block in range(worker, n_blocks, n_workers):
+        start = block * BLOCK_SIZE
+        stop = min(start + BLOCK_SIZE, n_pixels)
+        width = stop - start
+        # Gather the block frame by frame: each read is a contiguous run.
+        if is_uint8:
             for j in range(width):
-                p = start + j
-                if is_uint8:
-                    m = _distinct_counts_uint8(hist[j], lowest[j], highest[j], values, counts)
-                else:
-                    row = series[j]
-                    row.sort()
-                    m = _distinct_counts_sorted(row, values, counts)
-                if m < 0:
-                    bad[worker] += 1
-                    background[p] = np.nan
-                    if store_model:
-                        weights_out[p, :] = np.nan
-                        means_out[p, :] = np.nan
-                        variances_out[p, :] = np.nan
-                        n_iter_out[p] = 0
-                    continue
-                _fit_and_store(
-                    values,
-                    counts,
-                    m,
-                    n_samples,
-                    max_iter,
-                    tol,
-                    reg_covar,
-                    weights,
-                    means,
-                    variances,
-                    kmeans_scratch,
-                    dp_start,
-                    stack,
-                    bounds,
-                    scratch,
-                    p,
-                    background,
-                    weights_out,
-                    means_out,
-                    variances_out,
-                    n_iter_out,
-                    store_model,
-                )
-    return bad.sum()
+                lowest[j] = 255
+                highest[j] = 0
+            for t in range(n_samples):
+                for j in range(width):
+                    hist[j, int(data[t, start + j])] += 1
+                # Apart from the scatter above, so that it vectorises.
+                for j in range(width):
+                    level = int(data[t, start + j])
+                    lowest[j] = min(lowest[j], level)
+                    highest[j] = max(highest[j], level)
+        else:
+            for t in range(n_samples):
+                for j in range(width):
+                    series[j, t] = data[t, start + j]
 
-
-@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def accumulate_histograms(frames, hist):
-    """Add ``frames`` (frames x pixels, uint8) to per-pixel 256-bin ``hist``.
-
-    Pixel blocks go to threads; within a block all frames are added before
-    moving on, so a block's histogram rows stay in cache.
-    """
-    n_frames, n_pixels = frames.shape
-    block = 64
-    for b in numba.prange((n_pixels + block - 1) // block):
-        start = b * block
-        stop = min(start + block, n_pixels)
-        for t in range(n_frames):
-            for p in range(start, stop):
-                hist[p, frames[t, p]] += 1
-
-
-@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def fit_histograms(
-    hist,
-    n_samples,
-    n_components,
-    max_iter,
-    tol,
-    reg_covar,
-    background,
-    weights_out,
-    means_out,
-    variances_out,
-    n_iter_out,
-    store_model,
-    n_workers,
-):
-    """``_fit_pixels`` for pixels given as 256-bin histograms of 8-bit values.
-
-    The same distinct values and counts as the frames they count, so the
-    same fit, bit for bit. ``hist`` is left as it is.
-    """
-    n_pixels = hist.shape[0]
-    n_workers = max(1, min(n_workers, n_pixels))
-    for worker in numba.prange(n_workers):
-        values = np.empty(256 + _PAD, dtype=np.float64)
-        counts = np.empty(256 + _PAD, dtype=np.float64)
-        (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = (
-            _fit_scratch(n_components, 256 + _PAD)
-        )
-        for p in range(worker, n_pixels, n_workers):
-            m = 0
-            for level in range(256):
-                c = hist[p, level]
-                values[m] = level
-                counts[m] = c
-                m += c != 0
+        for j in range(width):
+            p = start + j
+            if is_uint8:
+                m = _distinct_counts_uint8(hist[j], lowest[j], highest[j], values, counts)
+            else:
+                row = series[j]
+                row.sort()
+                m = _distinct_counts_sorted(row, values, counts)
+            if m < 0:
+                bad += 1
+                background[p] = np.nan
+                if store_model:
+                    weights_out[p, :] = np.nan
+                    means_out[p, :] = np.nan
+                    variances_out[p, :] = np.nan
+                    n_iter_out[p] = 0
+                continue
             _fit_and_store(
                 values,
                 counts,
@@ -893,6 +815,91 @@ def fit_histograms(
                 n_iter_out,
                 store_model,
             )
+    return bad
+
+
+# Pixels whose histogram rows are filled together.
+HISTOGRAM_BLOCK = 64
+
+
+@_jit
+def accumulate_histograms(frames, hist, block_start, block_stop):
+    """Add ``frames`` (frames x pixels, uint8) to per-pixel 256-bin ``hist``.
+
+    Pixel blocks ``block_start:block_stop`` of :data:`HISTOGRAM_BLOCK`;
+    within a block all frames are added before moving on, so the block's
+    histogram rows stay in cache.
+    """
+    n_frames, n_pixels = frames.shape
+    block = HISTOGRAM_BLOCK
+    for b in range(block_start, block_stop):
+        start = b * block
+        stop = min(start + block, n_pixels)
+        for t in range(n_frames):
+            for p in range(start, stop):
+                hist[p, frames[t, p]] += 1
+
+
+@_jit
+def fit_histograms(
+    hist,
+    n_samples,
+    n_components,
+    max_iter,
+    tol,
+    reg_covar,
+    background,
+    weights_out,
+    means_out,
+    variances_out,
+    n_iter_out,
+    store_model,
+    worker,
+    n_workers,
+):
+    """``_fit_pixels`` for pixels given as 256-bin histograms of 8-bit values.
+
+    The same distinct values and counts as the frames they count, so the
+    same fit, bit for bit. ``hist`` is left as it is. Worker ``worker`` of
+    ``n_workers`` fits pixels ``worker, worker + n_workers, ...``.
+    """
+    n_pixels = hist.shape[0]
+    values = np.empty(256 + _PAD, dtype=np.float64)
+    counts = np.empty(256 + _PAD, dtype=np.float64)
+    (weights, means, variances, kmeans_scratch, dp_start, stack, bounds, scratch) = _fit_scratch(
+        n_components, 256 + _PAD
+    )
+    for p in range(worker, n_pixels, n_workers):
+        m = 0
+        for level in range(256):
+            c = hist[p, level]
+            values[m] = level
+            counts[m] = c
+            m += c != 0
+        _fit_and_store(
+            values,
+            counts,
+            m,
+            n_samples,
+            max_iter,
+            tol,
+            reg_covar,
+            weights,
+            means,
+            variances,
+            kmeans_scratch,
+            dp_start,
+            stack,
+            bounds,
+            scratch,
+            p,
+            background,
+            weights_out,
+            means_out,
+            variances_out,
+            n_iter_out,
+            store_model,
+        )
 
 
 def _kernel_signature(dtype):
@@ -914,6 +921,7 @@ def _kernel_signature(dtype):
         numba.boolean,
         numba.boolean,
         numba.int64,
+        numba.int64,
     )
 
 
@@ -924,15 +932,12 @@ def fit_pixels_kernel(dtype):
     """The compiled ``_fit_pixels`` for a uint8 or float64 frames x pixels array.
 
     One signature per dtype with 'A' layout, so contiguous and strided views
-    share one compiled (and cached) kernel instead of one each.
+    share one compiled (and cached) kernel instead of one each. Serial and
+    releasing the GIL: threads run its workers.
     """
     dtype = np.dtype(dtype)
     if dtype not in _KERNELS:
         _KERNELS[dtype] = numba.njit(
-            [_kernel_signature(dtype)],
-            cache=True,
-            nogil=True,
-            parallel=True,
-            error_model="numpy",
+            [_kernel_signature(dtype)], cache=True, nogil=True, error_model="numpy"
         )(_fit_pixels)
     return _KERNELS[dtype]

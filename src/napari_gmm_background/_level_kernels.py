@@ -5,7 +5,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+# A serial kernel that releases the GIL: ``_threads`` runs parts of the rows
+# on every core (numba's parallel loops cost far more compile time).
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 # Mean-shift steps at most; each moves by less than the noise, and steps
 # smaller than a thousandth of it end the search.
@@ -13,7 +15,7 @@ _MAX_STEPS = 50
 _SETTLED = 1e-3
 
 
-@_jit_parallel
+@_jit
 def dimmest_steady_levels(
     rows,
     row_start,
@@ -40,10 +42,10 @@ def dimmest_steady_levels(
     """
     n_frames = rows.shape[0]
     row_length = rows.shape[2]
-    for y in numba.prange(row_start, row_stop):
-        # A row's samples, pixel by pixel: reading a pixel's samples over
-        # time straight from (T, H, W * C) would touch a cache line per frame.
-        samples = np.empty((row_length, n_frames), dtype=np.float64)
+    # A row's samples, pixel by pixel: reading a pixel's samples over time
+    # straight from (T, H, W * C) would touch a cache line per frame.
+    samples = np.empty((row_length, n_frames), dtype=np.float64)
+    for y in range(row_start, row_stop):
         for t in range(n_frames):
             for k in range(row_length):
                 samples[k, t] = rows[t, y, k]

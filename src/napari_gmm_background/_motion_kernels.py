@@ -11,11 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+# Serial kernels that release the GIL: each takes the rows (or cells) it
+# handles, and :mod:`napari_gmm_background._threads` runs them on every core
+# (numba's parallel loops and forced inlining took most of the compile time).
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-# Inlined where it is called: a call per pixel that passes arrays costs
-# reference counting, more than a small median itself.
-_jit_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 # Pixels of a row handled together in the second pass: their samples over
 # time are copied into a buffer that stays in cache (reading a pixel's
@@ -23,45 +22,46 @@ _jit_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="al
 _BLOCK = 64
 
 
-@_jit_parallel
-def cell_grey_into(rows, n_channels, cell, n_jobs, out):
+@_jit
+def cell_grey_into(rows, n_channels, cell, out, cell_start, cell_stop):
     """Mean over each ``cell`` x ``cell`` block of the channel sums of a frame.
 
     ``rows`` is the (H, W, C) frame as (H, W * C), each row contiguous;
-    ``out`` (ceil(H / cell), ceil(W / cell)) float32; blocks at the right and
-    bottom edges may be partial. With ``cell`` 1, the channel sums
-    themselves (summed in float32, channel by channel).
+    ``out`` (ceil(H / cell), ceil(W / cell)) float32, rows ``cell_start`` to
+    ``cell_stop`` of it filled; blocks at the right and bottom edges may be
+    partial. With ``cell`` 1, the channel sums themselves (summed in
+    float32, channel by channel).
     """
     height, row_length = rows.shape
     width = row_length // n_channels
-    out_height, out_width = out.shape
-    # ``n_jobs`` jobs (a few per thread), each with one buffer: allocating
-    # per block row costs more than summing it on small frames.
-    n_jobs = max(1, min(n_jobs, out_height))
-    for job in numba.prange(n_jobs):
-        block = np.empty(row_length, dtype=np.float32)
-        for cy in range(job * out_height // n_jobs, (job + 1) * out_height // n_jobs):
-            y0 = cy * cell
-            y1 = min(y0 + cell, height)
-            # The block's rows are summed first, along whole contiguous rows.
-            block[:] = 0
-            for y in range(y0, y1):
-                for k in range(row_length):
-                    block[k] += np.float32(rows[y, k])
-            for cx in range(out_width):
-                x0 = cx * cell
-                x1 = min(x0 + cell, width)
-                total = np.float32(0)
-                for k in range(x0 * n_channels, x1 * n_channels):
-                    total += block[k]
-                if cell > 1:
-                    total /= np.float32((y1 - y0) * (x1 - x0))
-                out[cy, cx] = total
+    out_width = out.shape[1]
+    # One buffer per call: allocating per block row costs more than summing
+    # it on small frames.
+    block = np.empty(row_length, dtype=np.float32)
+    for cy in range(cell_start, cell_stop):
+        y0 = cy * cell
+        y1 = min(y0 + cell, height)
+        # The block's rows are summed first, along whole contiguous rows.
+        block[:] = 0
+        for y in range(y0, y1):
+            for k in range(row_length):
+                block[k] += np.float32(rows[y, k])
+        for cx in range(out_width):
+            x0 = cx * cell
+            x1 = min(x0 + cell, width)
+            total = np.float32(0)
+            for k in range(x0 * n_channels, x1 * n_channels):
+                total += block[k]
+            if cell > 1:
+                total /= np.float32((y1 - y0) * (x1 - x0))
+            out[cy, cx] = total
 
 
-@_jit_parallel
-def keep_least_moving(score_bits, first_frame, best, worst):
-    """Offer frames ``first_frame, first_frame + 1, ...`` to every pixel.
+@_jit
+def keep_least_moving(score_bits, first_frame, best, worst, row_start, row_stop):
+    """Offer frames ``first_frame, first_frame + 1, ...`` to the pixels of some rows.
+
+    Rows ``row_start:row_stop`` (of cells) are handled.
 
     ``score_bits`` (B, H, W) uint32 is the motion of those B frames: the bits
     of float32 scores >= 0, which order like the scores.
@@ -74,7 +74,7 @@ def keep_least_moving(score_bits, first_frame, best, worst):
     """
     n_batch, height, width = score_bits.shape
     n_keep = best.shape[2]
-    for y in numba.prange(height):
+    for y in range(row_start, row_stop):
         for x in range(width):
             for b in range(n_batch):
                 # The low half makes later frames win ties, so among equally
@@ -96,17 +96,12 @@ def keep_least_moving(score_bits, first_frame, best, worst):
                     worst[y, x] = best[y, x, n_keep - 1]
 
 
-@_jit_parallel
-def frames_of(best, out):
-    """The frame index of every key of :func:`keep_least_moving` into ``out``."""
-    height, width, n_keep = best.shape
-    for y in numba.prange(height):
-        for x in range(width):
-            for j in range(n_keep):
-                out[y, x, j] = np.int32(0xFFFFFFFF - (best[y, x, j] & np.uint64(0xFFFFFFFF)))
+def frames_of(best: np.ndarray) -> np.ndarray:
+    """The frame index of every key of :func:`keep_least_moving`, int32."""
+    return (np.uint64(0xFFFFFFFF) - (best & np.uint64(0xFFFFFFFF))).astype(np.int32)
 
 
-@_jit_inline
+@_jit
 def _select(values, n, k):
     """The k-th smallest of ``values[:n]``, partitioning in place (Wirth).
 
@@ -134,7 +129,7 @@ def _select(values, n, k):
     return values[k]
 
 
-@_jit_inline
+@_jit
 def median_in_place(values, n):
     """numpy's median of ``values[:n]`` (mean of the middle two for even n)."""
     middle = n // 2
@@ -148,7 +143,7 @@ def median_in_place(values, n):
     return 0.5 * (lower + upper)
 
 
-@_jit_inline
+@_jit
 def _median_of_counts(counts, width, n, low):
     """numpy's median of ``n`` integers given as ``counts`` of low..low+width-1."""
     lower_rank = (n - 1) // 2
@@ -164,7 +159,7 @@ def _median_of_counts(counts, width, n, low):
     return low + lower
 
 
-@_jit_parallel
+@_jit
 def kept_medians(frames, best_frames, cell, row_start, row_stop, out):
     """First estimates of rows ``row_start:row_stop``: the median of the kept frames.
 
@@ -174,8 +169,8 @@ def kept_medians(frames, best_frames, cell, row_start, row_stop, out):
     """
     n_kept = best_frames.shape[2]
     width, n_channels = frames.shape[2], frames.shape[3]
-    for y in numba.prange(row_start, row_stop):
-        kept = np.empty(n_kept, dtype=np.float64)
+    kept = np.empty(n_kept, dtype=np.float64)
+    for y in range(row_start, row_stop):
         cells = best_frames[y // cell]
         for x in range(width):
             for c in range(n_channels):
@@ -184,11 +179,11 @@ def kept_medians(frames, best_frames, cell, row_start, row_stop, out):
                 out[y, x, c] = median_in_place(kept, n_kept)
 
 
-@_jit_parallel
-def agreeing_medians(
+@_jit
+def agreeing_medians_counted(
     frames, first_estimates, tolerance, count_width, joint, row_start, row_stop, out, support
 ):
-    """Background of rows ``row_start:row_stop`` into ``out`` (H, W, C) float64.
+    """Background of rows ``row_start:row_stop`` into ``out`` (H, W, C) float64, integer data.
 
     For every pixel-channel, the median of all frames within ``tolerance`` of
     its first estimate (``first_estimates`` (H, W, C)); with ``joint``, of the
@@ -196,29 +191,27 @@ def agreeing_medians(
     channels are estimated from the same frames and cannot mix colours. The
     first estimate is robust to whatever still moves in a few kept frames;
     this averages the noise over every frame that shows the same thing.
-    For integer data whose agreeing values span at most ``count_width``
-    levels (0 for float data), the median counts values while the frames are
-    read in order (one pass, like a histogram); float data is copied pixel
-    by pixel and partitioned. Where no frame agrees, the first estimate is
-    kept. ``support`` (H, W) int32 receives how many frames agreed (with
+    The agreeing values span at most ``count_width`` levels: the median
+    counts them while the frames are read in order (one pass, like a
+    histogram). Where no frame agrees, the first estimate is kept.
+    ``support`` (H, W) int32 receives how many frames agreed (with
     ``joint``, in every channel; otherwise in the first).
     """
     n_frames, _, width, n_channels = frames.shape
-    n_blocks = (width + _BLOCK - 1) // _BLOCK
-    for job in numba.prange((row_stop - row_start) * n_blocks):
-        y = row_start + job // n_blocks
-        x0 = (job % n_blocks) * _BLOCK
-        x1 = min(x0 + _BLOCK, width)
-        n_agreeing = np.zeros((x1 - x0, n_channels), dtype=np.int64)
-        if count_width > 0:
-            low = np.empty((x1 - x0, n_channels), dtype=np.int64)
-            span = np.empty((x1 - x0, n_channels), dtype=np.int64)
+    n_agreeing = np.empty((_BLOCK, n_channels), dtype=np.int64)
+    low = np.empty((_BLOCK, n_channels), dtype=np.int64)
+    span = np.empty((_BLOCK, n_channels), dtype=np.int64)
+    counts = np.empty((_BLOCK, n_channels, count_width), dtype=np.int32)
+    for y in range(row_start, row_stop):
+        for x0 in range(0, width, _BLOCK):
+            x1 = min(x0 + _BLOCK, width)
+            n_agreeing[:] = 0
+            counts[:] = 0
             for i in range(x1 - x0):
                 for c in range(n_channels):
                     first = first_estimates[y, x0 + i, c]
                     low[i, c] = np.int64(np.ceil(first - tolerance))
                     span[i, c] = np.int64(np.floor(first + tolerance)) - low[i, c] + 1
-            counts = np.zeros((x1 - x0, n_channels, count_width), dtype=np.int32)
             for t in range(n_frames):
                 for x in range(x0, x1):
                     i = x - x0
@@ -246,14 +239,26 @@ def agreeing_medians(
                         out[y, x, c] = _median_of_counts(
                             counts[i, c], span[i, c], n_agreeing[i, c], low[i, c]
                         )
-        else:
-            samples = np.empty((x1 - x0, n_channels, n_frames), dtype=np.float64)
+            _keep_first_where_none_agreed(y, x0, x1, n_agreeing, first_estimates, out, support)
+
+
+@_jit
+def agreeing_medians_sorted(
+    frames, first_estimates, tolerance, joint, row_start, row_stop, out, support
+):
+    """:func:`agreeing_medians_counted` for any data: each pixel's samples sorted out in turn."""
+    n_frames, _, width, n_channels = frames.shape
+    n_agreeing = np.empty((_BLOCK, n_channels), dtype=np.int64)
+    samples = np.empty((_BLOCK, n_channels, n_frames), dtype=np.float64)
+    agreeing = np.empty(n_frames, dtype=np.float64)
+    everywhere = np.empty(n_frames, dtype=np.bool_)
+    for y in range(row_start, row_stop):
+        for x0 in range(0, width, _BLOCK):
+            x1 = min(x0 + _BLOCK, width)
             for t in range(n_frames):
                 for x in range(x0, x1):
                     for c in range(n_channels):
                         samples[x - x0, c, t] = frames[t, y, x, c]
-            agreeing = np.empty(n_frames, dtype=np.float64)
-            everywhere = np.empty(n_frames, dtype=np.bool_)
             for x in range(x0, x1):
                 i = x - x0
                 for t in range(n_frames):
@@ -271,14 +276,19 @@ def agreeing_medians(
                     n_agreeing[i, c] = n
                     if n > 0:
                         out[y, x, c] = median_in_place(agreeing, n)
-        for x in range(x0, x1):
-            support[y, x] = n_agreeing[x - x0, 0]
-            for c in range(n_channels):
-                if n_agreeing[x - x0, c] == 0:  # a first estimate between distant values
-                    out[y, x, c] = first_estimates[y, x, c]
+            _keep_first_where_none_agreed(y, x0, x1, n_agreeing, first_estimates, out, support)
 
 
-@_jit_inline
+@_jit
+def _keep_first_where_none_agreed(y, x0, x1, n_agreeing, first_estimates, out, support):
+    for x in range(x0, x1):
+        support[y, x] = n_agreeing[x - x0, 0]
+        for c in range(out.shape[2]):
+            if n_agreeing[x - x0, c] == 0:  # a first estimate between distant values
+                out[y, x, c] = first_estimates[y, x, c]
+
+
+@_jit
 def _colour_key(sample, width, shift):
     """The cell of a grid of ``width`` (offset by ``shift`` cells) holding a colour."""
     key = np.int64(0)
@@ -328,7 +338,7 @@ def _most_recurring(series, n, width, table_keys, table_counts, keys, out):
         out[c] = median_in_place(values, m)
 
 
-@_jit_inline
+@_jit
 def _agreeing(series, n, centre, tolerance):
     """How many of ``series[:n]`` lie within ``tolerance`` of ``centre`` in every channel."""
     count = 0
@@ -342,7 +352,7 @@ def _agreeing(series, n, centre, tolerance):
     return count
 
 
-@_jit_parallel
+@_jit
 def prefer_recurring(
     frames,
     refine_frames,
@@ -373,7 +383,7 @@ def prefer_recurring(
     """
     n_frames, _, width, n_channels = refine_frames.shape
     n_kept = best_frames.shape[2]
-    for y in numba.prange(row_start, row_stop):
+    for y in range(row_start, row_stop):
         series = np.empty((n_frames, n_channels), dtype=np.float64)
         still = np.empty((n_kept, n_channels), dtype=np.float64)
         size = 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +31,6 @@ __all__ = [
     "EMSettings",
     "HistogramFit",
     "count_chunks",
-    "engine_loaded",
     "fit_background_model",
     "heaviest_means",
     "iter_fit_background_model",
@@ -265,14 +265,6 @@ def heaviest_means(data: "ArrayLike", settings: EMSettings, *, time_axis: int = 
     return run_to_end(iter_heaviest_means(data, settings, time_axis=time_axis))
 
 
-def engine_loaded() -> bool:
-    """Whether the compiled kernels are loaded in this process already."""
-    import sys
-
-    kernels = sys.modules.get(f"{__package__}._em_kernels")
-    return bool(kernels is not None and kernels._KERNELS)
-
-
 def count_chunks(data_shape: tuple, time_axis: int = 0) -> int:
     """How many :class:`Progress` steps a fit of an array of this shape yields."""
     shape = list(data_shape)
@@ -335,13 +327,11 @@ def _iter_fit(frames: np.ndarray, settings: EMSettings, *, store_model: bool):
     n_pixels = math.prod(spatial)
     k = settings.n_components
 
-    import numba
-
     from . import _em_kernels
+    from ._threads import on_workers
 
     is_uint8 = frames.dtype == np.uint8
     kernel = _em_kernels.fit_pixels_kernel(np.uint8 if is_uint8 else np.float64)
-    n_workers = numba.get_num_threads()
 
     background = np.empty(n_pixels, dtype=np.float64)
     model_rows = n_pixels if store_model else 0
@@ -372,22 +362,13 @@ def _iter_fit(frames: np.ndarray, settings: EMSettings, *, store_model: bool):
                 chunk = np.asarray(chunk, dtype=np.float64)
             rows = slice(p, p + end - offset)
             model = rows if store_model else slice(0, 0)
-            bad = kernel(
-                chunk,
-                k,
-                settings.max_iter,
-                float(settings.tol),
-                float(settings.reg_covar),
-                background[rows],
-                weights[model],
-                means[model],
-                variances[model],
-                n_iter[model],
-                store_model,
-                is_uint8,
-                n_workers,
-            )
-            if bad:
+            fit_share = partial(
+                kernel, chunk, k, settings.max_iter, float(settings.tol),
+                float(settings.reg_covar), background[rows], weights[model], means[model],
+                variances[model], n_iter[model], store_model, is_uint8,
+            )  # fmt: skip
+            n_blocks = -(-chunk.shape[1] // _em_kernels.BLOCK_SIZE)
+            if sum(on_workers(fit_share, n_blocks)):
                 raise ValueError(NON_FINITE_MESSAGE)
             p += end - offset
         yield Progress(stop, n_pixels)
@@ -443,10 +424,12 @@ class HistogramFit:
     def add(self, frames: np.ndarray) -> None:
         """Count (frames, pixels) uint8 samples."""
         from . import _em_kernels
+        from ._threads import in_parts
 
         if frames.dtype != np.uint8:
             raise TypeError(f"histograms count uint8 samples, got {frames.dtype}")
-        _em_kernels.accumulate_histograms(frames, self.counts)
+        n_blocks = -(-frames.shape[1] // _em_kernels.HISTOGRAM_BLOCK)
+        in_parts(0, n_blocks, partial(_em_kernels.accumulate_histograms, frames, self.counts))
         self.n_frames += len(frames)
 
     def fit(self, *, keep_model: bool) -> "tuple[np.ndarray, BackgroundModel | None]":
@@ -455,9 +438,8 @@ class HistogramFit:
         The model's arrays have one row per pixel-channel (``spatial`` =
         ``(n_pixels,)``).
         """
-        import numba
-
         from . import _em_kernels
+        from ._threads import on_workers
 
         n_pixels = len(self.counts)
         self.settings.check_frames(self.n_frames)
@@ -466,21 +448,12 @@ class HistogramFit:
         background = np.empty(n_pixels)
         weights, means, variances = (np.empty((rows, k)) for _ in range(3))
         n_iter = np.empty(rows, dtype=np.int32)
-        _em_kernels.fit_histograms(
-            self.counts,
-            self.n_frames,
-            k,
-            self.settings.max_iter,
-            float(self.settings.tol),
-            float(self.settings.reg_covar),
-            background,
-            weights,
-            means,
-            variances,
-            n_iter,
-            keep_model,
-            numba.get_num_threads(),
-        )
+        fit_share = partial(
+            _em_kernels.fit_histograms, self.counts, self.n_frames, k, self.settings.max_iter,
+            float(self.settings.tol), float(self.settings.reg_covar), background, weights,
+            means, variances, n_iter, keep_model,
+        )  # fmt: skip
+        on_workers(fit_share, n_pixels)
         if not keep_model:
             return background, None
         return background, _model(weights, means, variances, n_iter, (n_pixels,), np.uint8)

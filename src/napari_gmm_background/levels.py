@@ -78,6 +78,7 @@ def iter_dimmest_levels(
     colours) float64. ``noise`` defaults to the stack's own model.
     """
     from ._level_kernels import dimmest_steady_levels
+    from ._threads import in_parts
 
     n_frames, height, width, n_colours = stack.shape
     if stack.dtype.kind == "f" and not np.isfinite(stack).all():
@@ -91,21 +92,16 @@ def iter_dimmest_levels(
     out = np.empty((height, width * n_colours))
     support = np.empty_like(out)
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
-    for band, (start, stop) in enumerate(zip(bands[:-1], bands[1:], strict=True)):
+    shift = window_shift(BELOW, ABOVE)
+
+    def levels_of(start: int, stop: int) -> None:
         dimmest_steady_levels(
-            rows,
-            start,
-            stop,
-            START_QUANTILE,
-            BELOW,
-            ABOVE,
-            window_shift(BELOW, ABOVE),
-            noise.read_variance,
-            noise.gain,
-            noise.floor,
-            out,
-            support,
-        )
+            rows, start, stop, START_QUANTILE, BELOW, ABOVE, shift,
+            noise.read_variance, noise.gain, noise.floor, out, support,
+        )  # fmt: skip
+
+    for band, (start, stop) in enumerate(zip(bands[:-1], bands[1:], strict=True)):
+        in_parts(int(start), int(stop), levels_of)
         yield Progress(band + 2, count_level_steps(stack.shape))
     level = out.reshape(height, width, n_colours)
     support = support.reshape(height, width, n_colours)

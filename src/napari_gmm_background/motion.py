@@ -98,13 +98,12 @@ def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
         if n_channels > 1:
             grey = cv2.transform(grey, np.ones((1, n_channels), dtype=np.float32))
         return grey
-    import numba
-
     from ._motion_kernels import cell_grey_into
+    from ._threads import in_parts
 
     grey = np.empty((-(-height // cell), -(-width // cell)), dtype=np.float32)
     rows = np.ascontiguousarray(frame).reshape(height, width * n_channels)
-    cell_grey_into(rows, n_channels, cell, 4 * numba.get_num_threads(), grey)
+    in_parts(0, len(grey), lambda a, b: cell_grey_into(rows, n_channels, cell, grey, a, b))
     return grey
 
 
@@ -312,6 +311,7 @@ def iter_stack_background(
         :func:`napari_gmm_background._motion_kernels.prefer_recurring`).
     """
     from . import _motion_kernels
+    from ._threads import in_parts
 
     n_frames, height, width, n_colours = stack.shape
     cell = cell_size_for(height, width) if cell_size is None else int(cell_size)
@@ -333,13 +333,12 @@ def iter_stack_background(
         batch[t % _FRAMES_PER_STEP] = scores
         if (t + 1) % _FRAMES_PER_STEP == 0 or t + 1 == n_frames:
             first = t - t % _FRAMES_PER_STEP
-            _motion_kernels.keep_least_moving(
-                batch[: t + 1 - first].view(np.uint32), first, best, worst
-            )
+            score_bits = batch[: t + 1 - first].view(np.uint32)
+            offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
+            in_parts(0, grid[0], offer)
             done += 1
             yield Progress(done, total)
-    best_frames = np.empty(grid + (n_kept,), dtype=np.int32)
-    _motion_kernels.frames_of(best, best_frames)
+    best_frames = _motion_kernels.frames_of(best)
     del best, worst, batch
 
     first_estimates = np.empty((height, width, n_colours), dtype=np.float64)
@@ -369,33 +368,33 @@ def iter_stack_background(
     if prefer_recurring:
         decision_tolerance = max(tolerance_levels, _DECISION_SHARE * _value_range(stack))
     bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
-    for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
-        rows = (int(row_start), int(row_stop))
-        if first_estimate is None:
-            _motion_kernels.kept_medians(stack, best_frames, cell, *rows, first_estimates)
-        _motion_kernels.agreeing_medians(
-            refine_frames,
-            first_estimates,
-            float(tolerance_levels),
-            count_width,
-            joint_colour,
-            *rows,
-            background,
-            support,
-        )
+    tolerance_levels = float(tolerance_levels)
+
+    def first_medians(a: int, b: int) -> None:
+        _motion_kernels.kept_medians(stack, best_frames, cell, a, b, first_estimates)
+
+    def refine(a: int, b: int) -> None:
+        # Only the kernel a call needs is compiled: counting for integers, sorting otherwise.
+        if count_width:
+            _motion_kernels.agreeing_medians_counted(
+                refine_frames, first_estimates, tolerance_levels, count_width, joint_colour,
+                a, b, background, support,
+            )  # fmt: skip
+        else:
+            _motion_kernels.agreeing_medians_sorted(
+                refine_frames, first_estimates, tolerance_levels, joint_colour,
+                a, b, background, support,
+            )  # fmt: skip
         if prefer_recurring:
             _motion_kernels.prefer_recurring(
-                stack,
-                refine_frames,
-                best_frames,
-                cell,
-                float(tolerance_levels),
-                float(decision_tolerance),
-                support,
-                0.5,
-                *rows,
-                background,
-            )
+                stack, refine_frames, best_frames, cell, tolerance_levels,
+                float(decision_tolerance), support, 0.5, a, b, background,
+            )  # fmt: skip
+
+    for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
+        if first_estimate is None:
+            in_parts(int(row_start), int(row_stop), first_medians)
+        in_parts(int(row_start), int(row_stop), refine)
         done += 1
         yield Progress(done, total)
     return background
