@@ -447,3 +447,20 @@ def test_progress_counts_frames_when_decoding_and_percent_when_fitting(road_vide
     assert any("40/40" in line and "frames/s" in line for line in decoding)
     assert any("100%" in line for line in fitting)
     assert "step" not in err and not any("/s" in line for line in fitting)
+
+
+def test_a_cold_cache_is_named_as_compiling_and_a_warm_one_is_not(tmp_path):
+    import os
+    import subprocess
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "napari_gmm_background", "--sample", "-o"]
+    said = []
+    for name in ("cold.png", "warm.png"):
+        done = subprocess.run(
+            command + [str(tmp_path / name)], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        said.append(done.stderr)
+    assert "compiling the engine" in said[0]
+    assert "compiling" not in said[1]

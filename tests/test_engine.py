@@ -164,3 +164,32 @@ def test_the_default_paints_no_false_colours_on_the_sample():
     off = np.hypot(*np.moveaxis(chroma(extract_background(frames)) - chroma(truth), -1, 0))
     assert (off > 20).mean() <= 0.001  # the bar: at most 0.1 % of the pixels
     assert np.abs(extract_background(frames).astype(float) - truth).mean() < 0.3
+
+
+def test_after_warm_up_a_run_compiles_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = """
+from numba.core import event
+from napari_gmm_background import extract_background
+from napari_gmm_background.datasets import synthetic_traffic
+from napari_gmm_background.engine import is_warm, warm_up
+import numpy as np
+compiled = []
+class Listener(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+warm_up(np.uint8)
+assert is_warm(np.uint8, "gmm") and not is_warm(np.uint16, "gmm")
+event.register("numba:compile", Listener())
+extract_background(synthetic_traffic(n_frames=40)[0])
+print(sorted(set(compiled)))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

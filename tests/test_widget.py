@@ -296,3 +296,21 @@ def test_closing_the_viewer_during_a_run_raises_nothing(make_napari_viewer, qtbo
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
     qtbot.wait(100)  # the worker's last signals are delivered to a closed widget
+
+
+def test_the_widget_prepares_the_engine_for_the_selected_layer_and_method(
+    make_napari_viewer, monkeypatch
+):
+    from napari_gmm_background import engine
+    from napari_gmm_background.engine import is_warm
+
+    monkeypatch.setattr(engine, "_warm", set())  # as in a new napari session
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((10, 20, 20), np.uint16), name="cells")
+    widget = BackgroundWidget(viewer)  # the layer is selected: preparing starts at once
+    assert widget.warm_up_thread is not None
+    widget.warm_up_thread.join(timeout=120)
+    assert is_warm(np.uint16, "gmm")
+    widget.method.value = "fluorescence"
+    widget.warm_up_thread.join(timeout=120)
+    assert is_warm(np.uint16, "fluorescence")

@@ -9,6 +9,7 @@ result into layers. Nothing is added until a run has finished.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,7 @@ class BackgroundWidget(Container):
         self.last_result: "tuple | JobFailed | None" = None
         # The brightness plot of per-frame runs, made on the first one (matplotlib loads then).
         self.drift_plot = None
+        self.warm_up_thread = None
 
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.time_axis = SpinBox(
@@ -310,6 +312,11 @@ class BackgroundWidget(Container):
         active = viewer.layers.selection.active
         if active in self.image.choices:
             self.image.value = active
+        # The kernels the selected layer and method need are compiled (first use
+        # after installing) or loaded while the user sets things up, not after the click.
+        self.image.changed.connect(self._warm_up)
+        self.method.changed.connect(self._warm_up)
+        self._warm_up()
         self._on_image_changed(self.image.value)
 
     # -- choices -------------------------------------------------------------
@@ -373,6 +380,24 @@ class BackgroundWidget(Container):
 
             show_warning(message)
 
+    def _warm_up(self, _value=None) -> "threading.Thread | None":
+        """Prepare the engine for the selected layer's dtype and method in a background thread."""
+        from .engine import is_warm
+
+        layer = self.image.value
+        dtype = getattr(getattr(layer, "data", None), "dtype", None)
+        if dtype is None or is_warm(dtype, self.method.value):
+            return None
+        thread = threading.Thread(
+            target=_warm_up_quietly,
+            args=(dtype, self.method.value),
+            name="napari-gmm-background warm-up",
+            daemon=True,
+        )
+        thread.start()
+        self.warm_up_thread = thread
+        return thread
+
     def run(self):
         """Start a run on the selected layer (in a worker thread); returns the worker."""
         if self.running:
@@ -389,7 +414,7 @@ class BackgroundWidget(Container):
 
         from napari.qt.threading import create_worker
 
-        from .engine import count_steps, engine_loaded
+        from .engine import count_steps, is_warm
 
         wants_mask = settings.mask_threshold is not None
         n_frames = frames.shape[settings.time_axis]
@@ -420,9 +445,9 @@ class BackgroundWidget(Container):
         self.cancel_button.enabled = True
         self._say(
             f"Working on {layer.name}..."
-            if engine_loaded()
-            else f"Working on {layer.name} (loading the engine; the first use after "
-            "installing compiles it, about 15 s)..."
+            if is_warm(frames.dtype, settings.method)
+            else f"Working on {layer.name} (preparing the engine for {frames.dtype} data: "
+            "the first run after installing compiles it, about 10 s)..."
         )
         worker.start()
         return worker
@@ -605,6 +630,16 @@ class BackgroundWidget(Container):
             layers.remove(existing)
         add = self._viewer.add_image if kind == "image" else self._viewer.add_labels
         return add(data, name=name, **attributes)
+
+
+def _warm_up_quietly(dtype, method: str) -> None:
+    """:func:`napari_gmm_background.engine.warm_up`; a failure waits for the real run to say it."""
+    from .engine import warm_up
+
+    try:
+        warm_up(dtype, method)
+    except Exception:  # the run itself reports whatever this was, in the widget
+        pass
 
 
 def result_tag(settings: RunSettings) -> str:

@@ -353,6 +353,23 @@ class _Progress:
         self.bar.n = done
         self.bar.refresh()
 
+    def waiting(self, stage: str) -> None:
+        """A stage with no count, showing the time it has taken so far."""
+        if self.quiet:
+            return
+        if stage != self.stage:
+            from tqdm import tqdm
+
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(
+                desc=f"{self.label} [{stage}]",
+                bar_format="{desc}: {elapsed}",
+                leave=False,
+                file=sys.stderr,
+            )
+        self.bar.refresh()
+
     def follow(self, generator, stage: str):
         """Run a progress generator to its end, showing its steps; its return value."""
         while True:
@@ -446,6 +463,7 @@ def _process(
                 selected = None
                 shape = frames.shape[:3]
                 generator = iter_background(frames, **settings)
+            _prepare_engine(np.uint8 if frames is None else frames.dtype, args.method, progress)
             result = progress.follow(generator, "fit")
             model = None
             if args.per_frame:
@@ -498,6 +516,35 @@ def _process(
     if plot_file is not None:
         summary += f"; brightness plot -> {targets.gain_plot}"
     return summary
+
+
+# A warm-up longer than this is compiling, not loading the kernels from the cache.
+_COMPILING_AFTER_S = 1.5
+
+
+def _prepare_engine(dtype, method: str, progress: _Progress) -> None:
+    """Compile or load the kernels before the run; named as a stage when it is compiling.
+
+    The first run after installing compiles them (seconds); later runs load
+    them from the cache within about a second, and then nothing is shown.
+    """
+    from .engine import is_warm, warm_up
+
+    if is_warm(dtype, method):
+        return
+
+    def warm() -> None:
+        try:
+            warm_up(dtype, method)
+        except Exception:  # the run itself reports whatever this was
+            pass
+
+    thread = threading.Thread(target=warm, name="warm-up", daemon=True)
+    thread.start()
+    thread.join(_COMPILING_AFTER_S)
+    while thread.is_alive():
+        progress.waiting("compiling the engine: first run after installing, cached afterwards")
+        thread.join(0.25)
 
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf")

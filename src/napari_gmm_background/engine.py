@@ -14,6 +14,7 @@ Numbers only: arrays in, arrays out; no napari, no Qt, no file I/O.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,6 @@ from .gmm import (
     EMSettings,
     HistogramFit,
     count_chunks,
-    engine_loaded,
     fit_background_model,
     heaviest_means,
     iter_fit_background_model,
@@ -38,7 +38,7 @@ from .progress import Progress, renumber, run_to_end
 from .reference import heaviest_means_sklearn
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -52,12 +52,13 @@ __all__ = [
     "Settings",
     "count_chunks",
     "count_steps",
-    "engine_loaded",
     "extract_background",
     "fit_background_model",
     "get_method",
     "iter_background",
     "iter_fit_background_model",
+    "is_warm",
+    "warm_up",
 ]
 
 ENGINES = ("numba", "sklearn")
@@ -559,6 +560,42 @@ def extract_background(
 
 class SceneChangeWarning(UserWarning):
     """The scene changed suddenly: per-frame backgrounds were cut into segments there."""
+
+
+# (dtype, method) pairs whose kernels this process has compiled or loaded.
+_warm: "set[tuple[str, str]]" = set()
+_warm_lock = threading.Lock()
+
+
+def is_warm(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> bool:
+    """Whether :func:`warm_up` has run for this dtype and method in this process."""
+    return (np.dtype(dtype).name, method) in _warm
+
+
+def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
+    """Compile, or load from numba's disk cache, the kernels a run needs for this dtype and method.
+
+    The first run after installing compiles the kernels it needs (several
+    seconds); later processes load them from the cache (about a second).
+    Running a small stack of this dtype through the method now, in the
+    background or behind a message, spares the real run that wait. Thread
+    safe: numba compiles each kernel once, and a run that needs a kernel
+    being compiled waits for it.
+    """
+    key = (np.dtype(dtype).name, get_method(method).name)
+    if key in _warm:
+        return
+    with _warm_lock:
+        if key in _warm:
+            return
+        rng = np.random.default_rng(0)
+        # A scene as a camera sees it (a level plus a little noise, which
+        # takes the counting path for integers), in images big enough to be
+        # scored on cells of 2 pixels: the kernels of a real run, not the
+        # small-image shortcuts.
+        frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255)
+        extract_background(frames.astype(key[0]), method=method)
+        _warm.add(key)
 
 
 def _describe_methods() -> str:
