@@ -314,3 +314,42 @@ def test_the_widget_prepares_the_engine_for_the_selected_layer_and_method(
     widget.method.value = "fluorescence"
     widget.warm_up_thread.join(timeout=120)
     assert is_warm(np.uint16, "fluorescence")
+
+
+@pytest.mark.parametrize("layout", ["TCYX", "CTYX"])
+def test_unlabelled_channel_stacks_run_over_their_frames_and_results_keep_the_look(
+    viewer_and_widget, qtbot, layout
+):
+    viewer, widget = viewer_and_widget
+    first, _ = synthetic_timelapse(n_frames=24, height=32, width=40, n_cells=3, seed=7)
+    second, _ = synthetic_timelapse(n_frames=24, height=32, width=40, n_cells=5, seed=8)
+    stack = np.stack([first, second], axis=layout.index("C"))
+    layers = viewer.add_image(
+        stack,
+        channel_axis=layout.index("C"),
+        name=["green", "magenta"],
+        colormap=["green", "magenta"],
+        scale=(2.0, 0.5, 0.5),
+        units=("s", "um", "um"),
+    )
+    assert [layer.blending for layer in layers] == ["translucent_no_depth", "additive"]
+    # One channel layer is T,Y,X; the whole stack as one layer is the harder case.
+    whole = viewer.add_image(stack, name="both", units=("s", "s", "um", "um"))
+    widget.image.value = whole
+    assert widget.time_axis.value == layout.index("T")  # the frames, not the 2 channels
+    widget.time_axis.value = layout.index("C")
+    assert "is axis" in widget.status.value  # a 2-long time axis is questioned
+    widget.time_axis.value = layout.index("T")
+    assert widget.status.value == ""
+    run_and_wait(qtbot, widget)
+    result = viewer.layers["both background (gmm)"]
+    assert result.data.shape == (2, 32, 40)
+    np.testing.assert_array_equal(result.data[1], extract_background(second))
+
+    widget.image.value = layers[1]
+    run_and_wait(qtbot, widget)
+    background = viewer.layers["magenta background (gmm)"]
+    assert background.colormap.name == "magenta" and background.blending == "additive"
+    assert tuple(background.scale) == (0.5, 0.5)
+    assert [str(unit) for unit in background.units] == ["micrometer", "micrometer"]
+    assert viewer.layers.extent.units is not None  # napari keeps using the units

@@ -57,6 +57,11 @@ class RunSettings:
     correction: str = "subtract"
     dark: float = 0.0
     min_size: int = 0
+    # The input layer's look, which its results keep (channels stay told apart).
+    units: tuple = ()
+    axis_labels: tuple = ()
+    colormap: Any = None
+    blending: "str | None" = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,7 @@ class BackgroundWidget(Container):
         self.method.changed.connect(self._on_method_changed)
         self._on_method_changed(self.method.value)
         self.image.changed.connect(self._on_image_changed)
+        self.time_axis.changed.connect(self._check_time_axis)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         for event in ("inserted", "removed", "reordered"):
@@ -357,6 +363,16 @@ class BackgroundWidget(Container):
             return
         self.time_axis.max = max(layer.ndim - 1, 0)
         self.time_axis.value = default_time_axis(layer)
+        self._check_time_axis()
+
+    def _check_time_axis(self, _value=None):
+        """Say so, before any run, when the time axis looks like the wrong one."""
+        layer = self.image.value
+        if layer is None or not self._alive():
+            return
+        doubt = time_axis_doubt(layer, self.time_axis.value)
+        if doubt or self.status.value.startswith("Axis "):
+            self.status.value = doubt
 
     # -- running -------------------------------------------------------------
     @property
@@ -532,6 +548,10 @@ class BackgroundWidget(Container):
             correction=self.correction.value,
             dark=self.dark.value,
             min_size=self.min_size.value,
+            units=tuple(getattr(layer, "units", ())),
+            axis_labels=tuple(getattr(layer, "axis_labels", ())),
+            colormap=None if layer.rgb else layer.colormap,
+            blending=layer.blending,
         )
         return frames, settings
 
@@ -560,18 +580,28 @@ class BackgroundWidget(Container):
             "scale": settings.scale[:t] + settings.scale[t + 1 :],
             "translate": settings.translate[:t] + settings.translate[t + 1 :],
         }
+        # Units and axis labels too, so napari keeps using the units (it drops
+        # them when layers disagree), and the input's colours and blending.
+        for name in ("units", "axis_labels"):
+            values = getattr(settings, name)
+            if values:
+                over_time[name] = values
+                one_image[name] = values[:t] + values[t + 1 :]
+        look = {"blending": settings.blending} if settings.blending else {}
+        if settings.colormap is not None:
+            look["colormap"] = settings.colormap
         added = []
         tag = result_tag(settings)
         if result.background is not None:
             name = f"{settings.layer_name} background ({tag})"
-            attributes = dict(over_time if settings.per_frame else one_image)
+            attributes = dict(over_time if settings.per_frame else one_image, **look)
             if not settings.rgb:
                 attributes["contrast_limits"] = display_range(result.background)
             self._put_layer(name, result.background, "image", rgb=settings.rgb, **attributes)
             added.append(name)
         if result.corrected is not None:
             name = f"{settings.layer_name} corrected ({tag}, {settings.correction})"
-            attributes = dict(over_time, contrast_limits=display_range(result.corrected))
+            attributes = dict(over_time, contrast_limits=display_range(result.corrected), **look)
             self._put_layer(name, result.corrected, "image", rgb=settings.rgb, **attributes)
             added.append(name)
         if result.mask is not None:
@@ -663,12 +693,35 @@ def result_tag(settings: RunSettings) -> str:
 
 
 def default_time_axis(layer) -> int:
-    """A layer's time axis: the one labelled as time, else the first."""
+    """A layer's time axis: the one labelled as time, else its longest stack axis.
+
+    Stack axes are those before the image: all but the last two (three for
+    RGB). A C,T,Y,X stack without labels then runs over its frames, not its
+    two channels; equal lengths go to the first.
+    """
     labels = [str(label).lower() for label in getattr(layer, "axis_labels", ())]
     for index, label in enumerate(labels):
         if label in TIME_AXIS_LABELS:
             return index
-    return 0
+    shape = layer.data.shape
+    candidates = range(max(len(shape) - (3 if layer.rgb else 2), 0))
+    return max(candidates, key=lambda axis: (shape[axis], -axis), default=0)
+
+
+def time_axis_doubt(layer, time_axis: int) -> str:
+    """A warning when ``time_axis`` is much shorter than another stack axis of ``layer``."""
+    shape = layer.data.shape
+    stack_axes = range(max(len(shape) - (3 if layer.rgb else 2), 0))
+    if time_axis not in stack_axes:
+        return ""
+    longest = max(stack_axes, key=lambda axis: (shape[axis], -axis))
+    if shape[longest] >= 2 * shape[time_axis]:
+        return (
+            f"Axis {time_axis} of {layer.name} has {shape[time_axis]} steps and axis "
+            f"{longest} has {shape[longest]}: is axis {longest} time? The time axis is "
+            "the one the background is taken over."
+        )
+    return ""
 
 
 def display_range(image: "np.ndarray") -> tuple:

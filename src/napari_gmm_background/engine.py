@@ -475,7 +475,11 @@ def extract_background(
         T, C, Y, X stack gives exactly the backgrounds of its channels run
         one by one.
     time_axis : int
-        The axis that is time; it is removed from the result.
+        The axis that is time (default the first); it is removed from the
+        result. Say it for stacks like C,T,Y,X: nothing here guesses. (The
+        napari widget proposes the axis labelled "t" or "time", else the
+        longest axis before the image axes, and questions a time axis much
+        shorter than another.)
     n_components : int
         Gaussians per pixel (the GMM rules).
     max_iter : int
