@@ -218,6 +218,10 @@ def test_cancel_leaves_nothing_and_the_viewer_answers_while_running(
     assert f"noise background ({method})" not in viewer.layers
     assert len(viewer.layers) == 3  # the warm-up, its background and the noise: nothing else
     assert "Cancelled" in widget.status.value
+    # The cancelled job is closed: whatever it read is let go now, not at the next run.
+    import inspect
+
+    assert inspect.getgeneratorstate(widget.job) == inspect.GEN_CLOSED
     # The viewer and the widget still work.
     widget.image.value = viewer.layers["warm-up"]
     run_and_wait(qtbot, widget)
@@ -353,3 +357,37 @@ def test_unlabelled_channel_stacks_run_over_their_frames_and_results_keep_the_lo
     assert tuple(background.scale) == (0.5, 0.5)
     assert [str(unit) for unit in background.units] == ["micrometer", "micrometer"]
     assert viewer.layers.extent.units is not None  # napari keeps using the units
+
+
+def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
+    viewer_and_widget, qtbot, monkeypatch
+):
+    import time
+
+    import dask.array as da
+
+    from napari_gmm_background import _widget
+
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_timelapse(n_frames=40, height=32, width=40, seed=2)
+    monkeypatch.setattr(_widget, "READ_PART_BYTES", 2 * frames[0].nbytes)
+
+    def slow(block):
+        time.sleep(0.05)  # a slow disk or network store
+        return block
+
+    lazy = da.from_array(frames, chunks=(1, 32, 40)).map_blocks(slow, dtype=frames.dtype)
+    widget.image.value = viewer.add_image(lazy, name="lazy stack", multiscale=False)
+    assert _widget.count_read_steps(lazy, 0) == 20
+    worker = widget.run()
+    qtbot.wait(300)
+    assert widget.running
+    start = time.perf_counter()
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.running, timeout=2000)
+    assert time.perf_counter() - start < 1.0 and worker.abort_requested
+    assert [layer.name for layer in viewer.layers] == ["lazy stack"]
+    run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(
+        viewer.layers["lazy stack background (gmm)"].data, extract_background(frames)
+    )

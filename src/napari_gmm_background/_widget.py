@@ -100,9 +100,10 @@ def background_job(frames: Any, settings: RunSettings):
     from .masks import iter_foreground_labels
 
     try:
-        if not isinstance(frames, np.ndarray):
-            frames = np.asarray(frames)  # decodes a lazy video, off the GUI thread
-        yield
+        if isinstance(frames, np.ndarray):
+            yield
+        else:  # a lazy layer (dask, zarr, a video decoded on demand), read off the GUI thread
+            frames = yield from iter_read(frames, settings.time_axis)
         result = yield from iter_background(
             frames,
             method=settings.method,
@@ -172,7 +173,7 @@ class BackgroundWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self._worker = None
-        self.last_result: "tuple | JobFailed | None" = None
+        self.job = None  # the last run's generator
         # The brightness plot of per-frame runs, made on the first one (matplotlib loads then).
         self.drift_plot = None
         self.warm_up_thread = None
@@ -436,7 +437,7 @@ class BackgroundWidget(Container):
         n_frames = frames.shape[settings.time_axis]
         # Reading the frames, the engine's steps, the correction and a step per mask.
         steps = (
-            1
+            count_read_steps(frames, settings.time_axis)
             + (settings.output != OUTPUTS[0])
             + wants_mask * n_frames
             + count_steps(
@@ -447,13 +448,17 @@ class BackgroundWidget(Container):
                 per_frame=settings.per_frame,
             )
         )
+        # The job is made here so that a cancelled one can be closed at once:
+        # closing it lets go of everything it read (a lazy layer's frames).
+        job = background_job(frames, settings)
+        self.job = job
         worker = create_worker(
-            background_job,
-            frames,
-            settings,
+            _run_job,
+            job,
             _progress={"total": steps, "desc": f"Background of {layer.name}"},
         )
         worker.returned.connect(lambda result: self._on_returned(result, settings))
+        worker.aborted.connect(job.close)
         worker.aborted.connect(lambda: self._say("Cancelled: nothing was added."))
         worker.finished.connect(self._on_finished)
         self._worker = worker
@@ -526,7 +531,8 @@ class BackgroundWidget(Container):
                 raise ValueError(
                     f"the selected frames of {layer.name} take {format_bytes(size)} in "
                     f"memory, over the {format_bytes(budget)} budget: select fewer "
-                    "frames (a frame step) or a smaller region."
+                    "frames (a frame step, or first and stop frames), or crop the layer "
+                    "(for example layer.data[:, 0:512, 0:512] into a new layer)."
                 )
         scale = tuple(layer.scale)
         translate = tuple(layer.translate)
@@ -556,7 +562,6 @@ class BackgroundWidget(Container):
         return frames, settings
 
     def _on_returned(self, result, settings: RunSettings):
-        self.last_result = result
         if not self._alive():
             return
         if result is None:
@@ -660,6 +665,50 @@ class BackgroundWidget(Container):
             layers.remove(existing)
         add = self._viewer.add_image if kind == "image" else self._viewer.add_labels
         return add(data, name=name, **attributes)
+
+
+# Lazy layers are read this many bytes at a time: a cancel waits for one part at most.
+READ_PART_BYTES = 32 * 2**20
+
+
+def _read_parts(shape: tuple, itemsize: int, time_axis: int) -> "list[slice]":
+    """The time slices a lazy array is read in, each about :data:`READ_PART_BYTES`."""
+    n_frames = shape[time_axis]
+    frame_bytes = max(math.prod(shape) // max(n_frames, 1) * itemsize, 1)
+    step = max(1, READ_PART_BYTES // frame_bytes)
+    return [slice(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
+
+
+def count_read_steps(frames, time_axis: int) -> int:
+    """Steps :func:`iter_read` yields for ``frames`` (1 for data already in memory)."""
+    import numpy as np
+
+    if isinstance(frames, np.ndarray):
+        return 1
+    return max(len(_read_parts(frames.shape, frames.dtype.itemsize, time_axis)), 1)
+
+
+def iter_read(frames, time_axis: int):
+    """Read a lazy array into memory part by part along time, yielding after each part.
+
+    A cancel is honoured between parts, and the progress bar counts the reading.
+    """
+    import numpy as np
+
+    out = np.empty(frames.shape, dtype=frames.dtype)
+    before = (slice(None),) * time_axis
+    parts = _read_parts(frames.shape, frames.dtype.itemsize, time_axis)
+    for part in parts:
+        out[before + (part,)] = np.asarray(frames[before + (part,)])
+        yield
+    if not parts:
+        yield
+    return out
+
+
+def _run_job(job):
+    """The worker's generator: ``job``'s steps and result (``job`` stays closable from outside)."""
+    return (yield from job)
 
 
 def _warm_up_quietly(dtype, method: str) -> None:
