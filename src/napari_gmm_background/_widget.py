@@ -480,6 +480,7 @@ class BackgroundWidget(Container):
 
     def _on_finished(self):
         self._worker = None
+        _give_memory_back()
         if not self._alive():
             return
         self.run_button.enabled = True
@@ -668,7 +669,7 @@ class BackgroundWidget(Container):
 
 
 # Lazy layers are read this many bytes at a time: a cancel waits for one part at most.
-READ_PART_BYTES = 32 * 2**20
+READ_PART_BYTES = 16 * 2**20
 
 
 def _read_parts(shape: tuple, itemsize: int, time_axis: int) -> "list[slice]":
@@ -704,6 +705,24 @@ def iter_read(frames, time_axis: int):
     if not parts:
         yield
     return out
+
+
+def _give_memory_back() -> None:
+    """Return the heap a finished or cancelled run freed to the system (glibc only).
+
+    Reading a lazy layer leaves many small freed blocks in the C heap, which
+    glibc keeps for the process (about 100 MB after a 600 MB dask layer)
+    unless asked; distributed's workers ask the same way. Elsewhere nothing.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl)
+        pass
 
 
 def _run_job(job):

@@ -82,9 +82,11 @@ MIN_REFINE_FRAMES = 128
 _DECISION_SHARE = 0.025
 
 # Progress is reported every _FRAMES_PER_STEP scored frames and after each of
-# _ROW_BANDS bands of the second pass: a cancel is honoured within a step.
+# _ROW_BANDS bands of the second pass at least, and more for big stacks (at
+# most _BAND_SAMPLES samples each): a cancel is honoured within a step.
 _FRAMES_PER_STEP = 16
 _ROW_BANDS = 8
+_BAND_SAMPLES = 2**24
 
 
 def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
@@ -256,7 +258,14 @@ def _check(n_samples, window, tolerance, gmm_settings) -> None:
 def count_stack_steps(stack_shape: tuple, *, refines_a_first_estimate: bool = False) -> int:
     """Progress steps of one (T, Y, X, colours) stack."""
     n_frames, height = stack_shape[:2]
-    return -(-n_frames // _FRAMES_PER_STEP) + min(_ROW_BANDS, height) + refines_a_first_estimate
+    return -(-n_frames // _FRAMES_PER_STEP) + _n_bands(stack_shape) + refines_a_first_estimate
+
+
+def _n_bands(stack_shape: tuple) -> int:
+    """Row bands of the second pass of a (T, Y, X, colours) stack."""
+    height = stack_shape[1]
+    by_size = -(-math.prod(stack_shape) // _BAND_SAMPLES)
+    return min(max(_ROW_BANDS, by_size), height)
 
 
 def count_motionless_steps(
@@ -367,7 +376,7 @@ def iter_stack_background(
     support = np.empty((height, width), dtype=np.int32)
     if prefer_recurring:
         decision_tolerance = max(tolerance_levels, _DECISION_SHARE * _value_range(stack))
-    bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
+    bands = np.linspace(0, height, _n_bands(stack.shape) + 1).round().astype(int)
     tolerance_levels = float(tolerance_levels)
 
     def first_medians(a: int, b: int) -> None:
