@@ -177,6 +177,7 @@ class BackgroundWidget(Container):
         # The brightness plot of per-frame runs, made on the first one (matplotlib loads then).
         self.drift_plot = None
         self.warm_up_thread = None
+        self._axis_doubt = ""  # what the status line last said about the time axis
 
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.time_axis = SpinBox(
@@ -372,8 +373,9 @@ class BackgroundWidget(Container):
         if layer is None or not self._alive():
             return
         doubt = time_axis_doubt(layer, self.time_axis.value)
-        if doubt or self.status.value.startswith("Axis "):
+        if doubt or self.status.value == self._axis_doubt:  # a new doubt, or the old one gone
             self.status.value = doubt
+        self._axis_doubt = doubt
 
     # -- running -------------------------------------------------------------
     @property
@@ -399,20 +401,15 @@ class BackgroundWidget(Container):
 
     def _warm_up(self, _value=None) -> "threading.Thread | None":
         """Prepare the engine for the selected layer's dtype and method in a background thread."""
-        from .engine import is_warm
+        from .engine import start_warm_up
 
         layer = self.image.value
         dtype = getattr(getattr(layer, "data", None), "dtype", None)
-        if dtype is None or is_warm(dtype, self.method.value):
+        if dtype is None:
             return None
-        thread = threading.Thread(
-            target=_warm_up_quietly,
-            args=(dtype, self.method.value),
-            name="napari-gmm-background warm-up",
-            daemon=True,
-        )
-        thread.start()
-        self.warm_up_thread = thread
+        thread = start_warm_up(dtype, self.method.value)
+        if thread is not None:
+            self.warm_up_thread = thread
         return thread
 
     def run(self):
@@ -728,16 +725,6 @@ def _give_memory_back() -> None:
 def _run_job(job):
     """The worker's generator: ``job``'s steps and result (``job`` stays closable from outside)."""
     return (yield from job)
-
-
-def _warm_up_quietly(dtype, method: str) -> None:
-    """:func:`napari_gmm_background.engine.warm_up`; a failure waits for the real run to say it."""
-    from .engine import warm_up
-
-    try:
-        warm_up(dtype, method)
-    except Exception:  # the run itself reports whatever this was, in the widget
-        pass
 
 
 def result_tag(settings: RunSettings) -> str:

@@ -528,19 +528,11 @@ def _prepare_engine(dtype, method: str, progress: _Progress) -> None:
     The first run after installing compiles them (seconds); later runs load
     them from the cache within about a second, and then nothing is shown.
     """
-    from .engine import is_warm, warm_up
+    from .engine import start_warm_up
 
-    if is_warm(dtype, method):
+    thread = start_warm_up(dtype, method)
+    if thread is None:
         return
-
-    def warm() -> None:
-        try:
-            warm_up(dtype, method)
-        except Exception:  # the run itself reports whatever this was
-            pass
-
-    thread = threading.Thread(target=warm, name="warm-up", daemon=True)
-    thread.start()
     thread.join(_COMPILING_AFTER_S)
     while thread.is_alive():
         progress.waiting("compiling the engine: first run after installing, cached afterwards")

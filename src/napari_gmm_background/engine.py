@@ -58,6 +58,7 @@ __all__ = [
     "iter_background",
     "iter_fit_background_model",
     "is_warm",
+    "start_warm_up",
     "warm_up",
 ]
 
@@ -600,6 +601,26 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
         frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255)
         extract_background(frames.astype(key[0]), method=method)
         _warm.add(key)
+
+
+def start_warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> "threading.Thread | None":
+    """:func:`warm_up` in a background thread; None when there is nothing to prepare.
+
+    A failure there is left for the real run to report, where the user
+    sees it (the widget's status line, the command line's error).
+    """
+    if is_warm(dtype, method):
+        return None
+
+    def prepare() -> None:
+        try:
+            warm_up(dtype, method)
+        except Exception:  # said by the run that needs these kernels
+            pass
+
+    thread = threading.Thread(target=prepare, name="napari-gmm-background warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _describe_methods() -> str:
