@@ -334,21 +334,27 @@ class _Progress:
         self.bar = None
         self.stage = None
 
+    def _enter(self, stage: str, **bar_format) -> None:
+        """A new bar for ``stage``, unless it is the current one already."""
+        if stage == self.stage:
+            return
+        from tqdm import tqdm
+
+        self.close()
+        self.stage = stage
+        self.bar = tqdm(desc=f"{self.label} [{stage}]", leave=False, file=sys.stderr, **bar_format)
+
     def update(self, stage: str, done: int, total: int) -> None:
         if self.quiet:
             return
-        if stage != self.stage:
-            from tqdm import tqdm
-
-            self.close()
-            self.stage = stage
-            common = dict(total=total, desc=f"{self.label} [{stage}]", leave=False, file=sys.stderr)
-            if stage in _FRAME_STAGES:
-                self.bar = tqdm(unit=" frames", **common)
-            else:
-                self.bar = tqdm(
-                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]", **common
-                )
+        if stage in _FRAME_STAGES:
+            self._enter(stage, total=total, unit=" frames")
+        else:
+            self._enter(
+                stage,
+                total=total,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+            )
         self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
@@ -357,17 +363,7 @@ class _Progress:
         """A stage with no count, showing the time it has taken so far."""
         if self.quiet:
             return
-        if stage != self.stage:
-            from tqdm import tqdm
-
-            self.close()
-            self.stage = stage
-            self.bar = tqdm(
-                desc=f"{self.label} [{stage}]",
-                bar_format="{desc}: {elapsed}",
-                leave=False,
-                file=sys.stderr,
-            )
+        self._enter(stage, bar_format="{desc}: {elapsed}")
         self.bar.refresh()
 
     def follow(self, generator, stage: str):
