@@ -74,8 +74,17 @@ def test_widget_runs_on_a_lazy_video(make_napari_viewer, qtbot, tmp_path, monkey
     np.testing.assert_array_equal(
         viewer.layers["lazy background (gmm, frames 0::4)"].data, expected
     )
-    widget.frame_step.value = 1  # all 30 frames: over the budget, so a message
+    # All 30 frames are over the budget: gmm reads a block of rows at a time...
+    widget.frame_step.value = 1
+    assert widget.run() is not None, widget.status.value
+    qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
+    np.testing.assert_array_equal(
+        viewer.layers["lazy background (gmm)"].data, extract_background(np.asarray(layer.data))
+    )
+    # ...a method that needs every frame at once is refused, saying what would fit.
+    widget.method.value = "fluorescence"
     assert widget.run() is None and "budget" in widget.status.value
+    assert "frame step" in widget.status.value and "a block of rows" in widget.status.value
 
 
 def test_shared_clip_equals_opencv_decode(make_napari_viewer):

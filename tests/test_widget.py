@@ -366,11 +366,12 @@ def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
 
     import dask.array as da
 
-    from napari_gmm_background import _widget
+    from napari_gmm_background import reading
+    from napari_gmm_background.engine import count_steps
 
     viewer, widget = viewer_and_widget
     frames, _ = synthetic_timelapse(n_frames=40, height=32, width=40, seed=2)
-    monkeypatch.setattr(_widget, "READ_PART_BYTES", 2 * frames[0].nbytes)
+    monkeypatch.setattr(reading, "READ_PART_BYTES", 2 * frames[0].nbytes)
 
     def slow(block):
         time.sleep(0.05)  # a slow disk or network store
@@ -378,7 +379,9 @@ def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
 
     lazy = da.from_array(frames, chunks=(1, 32, 40)).map_blocks(slow, dtype=frames.dtype)
     widget.image.value = viewer.add_image(lazy, name="lazy stack", multiscale=False)
-    assert _widget.count_read_steps(lazy, 0) == 20
+    # A step per part of 2 frames read, as well as the fitting's.
+    steps = count_steps(lazy.shape, reading=reading.Reading.of(lazy))
+    assert steps == count_steps(frames.shape) + 20 - 3
     worker = widget.run()
     qtbot.wait(300)
     assert widget.running

@@ -62,6 +62,8 @@ class RunSettings:
     axis_labels: tuple = ()
     colormap: Any = None
     blending: "str | None" = None
+    # How a lazy layer is read (napari_gmm_background.reading.Reading); None in memory.
+    reading: Any = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,6 @@ def background_job(frames: Any, settings: RunSettings):
     returns a :class:`JobResult`, or a :class:`JobFailed` for input the
     engine refuses.
     """
-    import numpy as np
 
     from .correction import apply_background
     from .drift import change_message
@@ -100,10 +101,8 @@ def background_job(frames: Any, settings: RunSettings):
     from .masks import iter_foreground_labels
 
     try:
-        if isinstance(frames, np.ndarray):
-            yield
-        else:  # a lazy layer (dask, zarr, a video decoded on demand), read off the GUI thread
-            frames = yield from iter_read(frames, settings.time_axis)
+        # A lazy layer (dask, zarr, a video decoded on demand) is read here, off
+        # the GUI thread: by gmm and motionless a block of rows at a time.
         result = yield from iter_background(
             frames,
             method=settings.method,
@@ -114,6 +113,7 @@ def background_job(frames: Any, settings: RunSettings):
             tol=settings.tol,
             reg_covar=settings.reg_covar,
             per_frame=settings.per_frame,
+            reading=settings.reading,
         )
         message = ""
         background, drifts = result, None
@@ -434,8 +434,7 @@ class BackgroundWidget(Container):
         n_frames = frames.shape[settings.time_axis]
         # Reading the frames, the engine's steps, the correction and a step per mask.
         steps = (
-            count_read_steps(frames, settings.time_axis)
-            + (settings.output != OUTPUTS[0])
+            (settings.output != OUTPUTS[0])
             + wants_mask * n_frames
             + count_steps(
                 frames.shape,
@@ -443,8 +442,11 @@ class BackgroundWidget(Container):
                 time_axis=settings.time_axis,
                 rgb=settings.rgb,
                 per_frame=settings.per_frame,
+                reading=settings.reading,
             )
         )
+        if settings.reading is not None:
+            _release_read_buffers_when_freed()
         # The job is made here so that a cancelled one can be closed at once:
         # closing it lets go of everything it read (a lazy layer's frames).
         job = background_job(frames, settings)
@@ -487,8 +489,6 @@ class BackgroundWidget(Container):
         """The selected frames and the run's settings; ValueError says what is wrong."""
         import numpy as np
 
-        from .io import format_bytes, memory_budget
-
         if layer.multiscale:
             raise ValueError(f"{layer.name} is multiscale; pick a single-scale layer.")
         if layer.ndim < 3:
@@ -517,21 +517,11 @@ class BackgroundWidget(Container):
                 "select more frames or fewer components."
             )
         index = (slice(None),) * time_axis + (frames_slice,)
-        if not isinstance(data, np.ndarray) and hasattr(data, "to_dask"):
-            data = data.to_dask()  # a lazy video: select frames without decoding
-        frames = data[index]
+        frames = _lazy(data)[index]
+        reading = None
         if not isinstance(frames, np.ndarray):
-            # Lazy data (dask, or another array-like): it is read into memory
-            # in the worker, so it has to fit.
-            size = math.prod(frames.shape) * frames.dtype.itemsize
-            budget = memory_budget()
-            if size > budget:
-                raise ValueError(
-                    f"the selected frames of {layer.name} take {format_bytes(size)} in "
-                    f"memory, over the {format_bytes(budget)} budget: select fewer "
-                    "frames (a frame step, or first and stop frames), or crop the layer "
-                    "(for example layer.data[:, 0:512, 0:512] into a new layer)."
-                )
+            reading = self._reading(layer, frames, time_axis)
+        scale = tuple(layer.scale)
         scale = tuple(layer.scale)
         translate = tuple(layer.translate)
         settings = RunSettings(
@@ -556,8 +546,44 @@ class BackgroundWidget(Container):
             axis_labels=tuple(getattr(layer, "axis_labels", ())),
             colormap=None if layer.rgb else layer.colormap,
             blending=layer.blending,
+            reading=reading,
         )
         return frames, settings
+
+    def _reading(self, layer, frames, time_axis: int):
+        """How a lazy selection is read; ValueError where the run would not fit the memory budget.
+
+        gmm and motionless read a block of rows at a time, at most half the
+        budget; runs that need every frame in memory at once (the other
+        methods, per-frame backgrounds, foreground masks) must fit it whole.
+        """
+        from .engine import METHODS
+        from .io import format_bytes, memory_budget
+        from .reading import READ_BLOCK_BYTES, Reading
+
+        budget = memory_budget()
+        reading = Reading.of(frames, time_axis, block_bytes=min(READ_BLOCK_BYTES, budget // 2))
+        method = METHODS[self.method.value]
+        whole = (not method.reads_in_blocks) or self.per_frame.value or self.foreground.value
+        size = math.prod(frames.shape) * reading.itemsize
+        if whole and size > budget:
+            why = (
+                "per-frame backgrounds need"
+                if self.per_frame.value
+                else "foreground masks need"
+                if self.foreground.value
+                else f"{method.name} needs"
+            )
+            in_blocks = [name for name, row in METHODS.items() if row.reads_in_blocks]
+            raise ValueError(
+                f"the selected frames of {layer.name} take {format_bytes(size)} in memory, "
+                f"over the {format_bytes(budget)} budget, and {why} them all at once. "
+                f"{' and '.join(in_blocks[:2])} (without per-frame or masks) read a block of "
+                "rows at a time; or select fewer frames (a frame step, or first and stop "
+                "frames), or crop the layer (for example layer.data[:, 0:512, 0:512] into a "
+                "new layer)."
+            )
+        return reading
 
     def _on_returned(self, result, settings: RunSettings):
         if not self._alive():
@@ -665,43 +691,43 @@ class BackgroundWidget(Container):
         return add(data, name=name, **attributes)
 
 
-# Lazy layers are read this many bytes at a time: a cancel waits for one part at most.
-READ_PART_BYTES = 16 * 2**20
+def _lazy(data):
+    """Layer data to select frames from without reading any: in memory, or dask.
 
-
-def _read_parts(shape: tuple, itemsize: int, time_axis: int) -> "list[slice]":
-    """The time slices a lazy array is read in, each about :data:`READ_PART_BYTES`."""
-    n_frames = shape[time_axis]
-    frame_bytes = max(math.prod(shape) // max(n_frames, 1) * itemsize, 1)
-    step = max(1, READ_PART_BYTES // frame_bytes)
-    return [slice(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
-
-
-def count_read_steps(frames, time_axis: int) -> int:
-    """Steps :func:`iter_read` yields for ``frames`` (1 for data already in memory)."""
-    import numpy as np
-
-    if isinstance(frames, np.ndarray):
-        return 1
-    return max(len(_read_parts(frames.shape, frames.dtype.itemsize, time_axis)), 1)
-
-
-def iter_read(frames, time_axis: int):
-    """Read a lazy array into memory part by part along time, yielding after each part.
-
-    A cancel is honoured between parts, and the progress bar counts the reading.
+    A lazily decoded video and arrays that read on demand (zarr, h5py) are
+    seen as dask arrays along their own chunks, so selecting frames in the
+    GUI thread reads nothing; the run reads them in its worker.
     """
     import numpy as np
 
-    out = np.empty(frames.shape, dtype=frames.dtype)
-    before = (slice(None),) * time_axis
-    parts = _read_parts(frames.shape, frames.dtype.itemsize, time_axis)
-    for part in parts:
-        out[before + (part,)] = np.asarray(frames[before + (part,)])
-        yield
-    if not parts:
-        yield
-    return out
+    if isinstance(data, np.ndarray) or hasattr(data, "__dask_graph__"):
+        return data
+    if hasattr(data, "to_dask"):
+        return data.to_dask()
+    import dask.array as da
+
+    return da.from_array(data, chunks=getattr(data, "chunks", None) or "auto")
+
+
+def _release_read_buffers_when_freed() -> None:
+    """Have glibc return every buffer over 128 KiB to the system when it is freed.
+
+    Reading a lazy layer (dask, zarr) decompresses chunks of a few MB, again
+    and again, in several threads. glibc's default raises its mmap threshold
+    past the largest buffer freed so far, so these come from per-thread
+    heaps that keep 60-150 MB for the viewer's lifetime, even after a
+    cancel. A fixed threshold (glibc's own default before it adapts) maps
+    and unmaps each; speed measured unchanged. Elsewhere nothing.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl)
+        pass
 
 
 def _give_memory_back() -> None:

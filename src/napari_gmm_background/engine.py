@@ -14,6 +14,7 @@ Numbers only: arrays in, arrays out; no napari, no Qt, no file I/O.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from .gmm import (
 )
 from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, check_time_axis, iter_by_stack
 from .progress import Progress, renumber, run_to_end
+from .reading import LazyFrames, Reading, count_whole_read_steps, is_lazy, iter_read_whole
 from .reference import heaviest_means_sklearn
 
 if TYPE_CHECKING:
@@ -101,8 +103,9 @@ class Method:
         Per-pixel methods get time-first frames of any shape, the others a
         (T, Y, X, colours) stack at a time.
     count_steps : callable
-        ``count_steps(frames_shape, settings)``: how many steps ``iterate``
-        yields for frames of that shape.
+        ``count_steps(frames_shape, settings, reading=None)``: how many steps
+        ``iterate`` yields for frames of that shape (read on demand as
+        ``reading`` says, for a method that reads in blocks).
     model_background : bool
         Its background is the heaviest mean of the per-pixel mixture model
         (:func:`fit_background_model`), so one fit gives both.
@@ -112,6 +115,11 @@ class Method:
         None where the method needs the frames themselves.
     engines : tuple of str
         The engines (:data:`ENGINES`) it can fit its mixtures with.
+    reads_in_blocks : bool
+        Its ``iterate`` also takes a stack read on demand
+        (:class:`napari_gmm_background.reading.LazyStack`): it scores whole
+        frames as they are read, then fits a block of rows at a time, so
+        data larger than memory (dask, zarr) is never held whole.
     """
 
     name: str
@@ -123,6 +131,7 @@ class Method:
     model_background: bool = False
     histogram_fit: "type[HistogramFit] | None" = None
     engines: tuple = ("numba",)
+    reads_in_blocks: bool = False
 
     @property
     def fits_mixtures(self) -> bool:
@@ -157,14 +166,14 @@ def _iterate_notebook(frames: np.ndarray, settings: Settings):
     return background
 
 
-def _count_notebook_steps(frames_shape: tuple, settings: Settings) -> int:
+def _count_notebook_steps(frames_shape: tuple, settings: Settings, reading=None) -> int:
     return count_chunks(frames_shape) if settings.engine == "numba" else 1
 
 
 def _iterate_motionless(frames: np.ndarray, settings: Settings, *, gmm_first: bool):
     first_estimate = None
     if gmm_first:
-        n_kept = min(len(frames), motion.DEFAULT_N_SAMPLES)
+        n_kept = min(frames.shape[0], motion.DEFAULT_N_SAMPLES)
         settings.em.check_frames(n_kept, "stillest frames of each pixel, which it is fitted to")
         first_estimate = partial(_heaviest_gaussian, settings=settings)
     return motion.iter_stack_background(frames, first_estimate=first_estimate)
@@ -181,15 +190,19 @@ def _iterate_still_gaussian(frames: np.ndarray, settings: Settings):
     )
 
 
-def _count_motionless_steps(frames_shape: tuple, settings: Settings, *, gmm_first: bool) -> int:
-    return motion.count_stack_steps(frames_shape, refines_a_first_estimate=gmm_first)
+def _count_motionless_steps(
+    frames_shape: tuple, settings: Settings, reading=None, *, gmm_first: bool, cell_size=1
+) -> int:
+    return motion.count_stack_steps(
+        frames_shape, refines_a_first_estimate=gmm_first, cell_size=cell_size, reading=reading
+    )
 
 
 def _iterate_fluorescence(frames: np.ndarray, settings: Settings):
     return levels.iter_dimmest_levels(frames)
 
 
-def _count_fluorescence_steps(frames_shape: tuple, settings: Settings) -> int:
+def _count_fluorescence_steps(frames_shape: tuple, settings: Settings, reading=None) -> int:
     return levels.count_level_steps(frames_shape)
 
 
@@ -220,7 +233,8 @@ METHODS: "dict[str, Method]" = {
             ),
             per_pixel=False,
             iterate=_iterate_still_gaussian,
-            count_steps=partial(_count_motionless_steps, gmm_first=False),
+            count_steps=partial(_count_motionless_steps, gmm_first=False, cell_size=None),
+            reads_in_blocks=True,
         ),
         Method(
             name="notebook",
@@ -252,6 +266,7 @@ METHODS: "dict[str, Method]" = {
             per_pixel=False,
             iterate=partial(_iterate_motionless, gmm_first=False),
             count_steps=partial(_count_motionless_steps, gmm_first=False),
+            reads_in_blocks=True,
         ),
         Method(
             name="fluorescence",
@@ -280,6 +295,7 @@ METHODS: "dict[str, Method]" = {
             iterate=partial(_iterate_motionless, gmm_first=True),
             count_steps=partial(_count_motionless_steps, gmm_first=True),
             engines=ENGINES,
+            reads_in_blocks=True,
         ),
     )
 }
@@ -309,10 +325,15 @@ def _prepare(data_shape: tuple, method: str, time_axis: int, rgb: "bool | None",
     return row, Layout.of(tuple(shape), rgb)
 
 
-def _count(row: Method, layout: Layout, frames_shape: tuple, settings: Settings) -> int:
+def _count(row: Method, layout: Layout, frames_shape: tuple, settings: Settings, reading) -> int:
     if row.per_pixel:
         return row.count_steps(frames_shape, settings)
-    return row.count_steps(layout.stack_frames_shape, settings) * layout.n_stacks
+    return row.count_steps(layout.stack_frames_shape, settings, reading) * layout.n_stacks
+
+
+def _reads_in_blocks(row: Method, layout: Layout, *, per_frame: bool, keep_model: bool) -> bool:
+    """Whether lazy data is read in blocks of rows for this run (else it is read whole first)."""
+    return row.reads_in_blocks and layout.n_image_axes == 2 and not per_frame and not keep_model
 
 
 def count_steps(
@@ -324,18 +345,31 @@ def count_steps(
     engine: str = "numba",
     keep_model: bool = False,
     per_frame: bool = False,
+    reading: "Reading | None" = None,
 ) -> int:
-    """How many :class:`Progress` steps :func:`iter_background` yields for this shape."""
+    """How many :class:`Progress` steps :func:`iter_background` yields for this shape.
+
+    ``reading`` for data read on demand (not a numpy array), as
+    :func:`iter_background` is given it: its reading is counted too.
+    """
     settings = Settings(engine=engine)
     row, layout = _prepare(data_shape, method, time_axis, rgb, engine)
     frames_shape = (layout.n_frames, *layout.spatial_shape)
+    read_steps = 0
+    if reading is not None and not _reads_in_blocks(
+        row, layout, per_frame=per_frame, keep_model=keep_model
+    ):
+        read_steps = count_whole_read_steps(data_shape, time_axis, reading)
+        reading = None
     if per_frame:
         count_static = partial(row.count_steps, settings=settings)
-        return drift.count_drift_steps(layout.stack_frames_shape, count_static) * layout.n_stacks
+        return read_steps + (
+            drift.count_drift_steps(layout.stack_frames_shape, count_static) * layout.n_stacks
+        )
     if keep_model and row.model_background and engine == "numba":
-        return count_chunks(frames_shape)
-    steps = _count(row, layout, frames_shape, settings)
-    return steps + (count_chunks(frames_shape) if keep_model else 0)
+        return read_steps + count_chunks(frames_shape)
+    steps = _count(row, layout, frames_shape, settings, reading)
+    return read_steps + steps + (count_chunks(frames_shape) if keep_model else 0)
 
 
 def iter_background(
@@ -352,11 +386,11 @@ def iter_background(
     random_state: "int | None" = None,
     keep_model: bool = False,
     per_frame: bool = False,
+    reading: "Reading | None" = None,
 ) -> "Generator[Progress, None, np.ndarray | tuple]":
     """:func:`extract_background` as a generator that reports progress.
 
-    Parameters are those of :func:`extract_background` (``data`` in memory:
-    a dask array is read whole), plus:
+    Parameters are those of :func:`extract_background`, plus:
 
     keep_model : bool
         Also fit the per-pixel mixture model (:func:`fit_background_model`,
@@ -367,6 +401,15 @@ def iter_background(
         ``drifts`` lists a :class:`napari_gmm_background.drift.Drift` per
         stack (channel, Z slice), with each frame's gain and the change
         frames. Not with ``keep_model``.
+    reading : Reading, optional
+        For ``data`` that reads its values on demand (dask, zarr: anything
+        sliceable but a numpy array): how it is read
+        (:class:`napari_gmm_background.reading.Reading`; by default parts
+        of 16 MiB along time and blocks of rows of 256 MiB). The methods
+        that read in blocks (:attr:`Method.reads_in_blocks`) never hold it
+        whole; the others, and ``per_frame`` or ``keep_model`` runs, read
+        it whole first, a part at a time. Either way the reading is
+        counted in the steps and a close between parts stops it.
 
     Yields
     ------
@@ -379,12 +422,18 @@ def iter_background(
     numpy.ndarray or (numpy.ndarray, BackgroundModel)
         As ``StopIteration.value``.
     """
-    frames = as_frames(data, time_axis)
-    dtype = np.asarray(data).dtype  # half floats are computed as float32
-    settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
-    row, layout = _prepare(frames.shape, method, 0, rgb, engine)
     if per_frame and keep_model:
         raise ValueError("per_frame and keep_model cannot be combined")
+    settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
+    if is_lazy(data):
+        reading = Reading.of(data, time_axis) if reading is None else reading
+        frames = LazyFrames(data, time_axis, reading)
+        dtype = np.dtype(data.dtype)
+    else:
+        reading = None
+        frames = as_frames(data, time_axis)
+        dtype = np.asarray(data).dtype  # half floats are computed as float32
+    row, layout = _prepare(frames.shape, method, 0, rgb, engine)
     total = count_steps(
         frames.shape,
         method=method,
@@ -392,13 +441,24 @@ def iter_background(
         engine=engine,
         keep_model=keep_model,
         per_frame=per_frame,
+        reading=reading,
     )
+    done = 0
+    if reading is not None and not _reads_in_blocks(
+        row, layout, per_frame=per_frame, keep_model=keep_model
+    ):
+        whole = yield from renumber(iter_read_whole(data, time_axis, reading), total)
+        done = count_whole_read_steps(data.shape, time_axis, reading)
+        frames = as_frames(whole, time_axis)
+        del whole
+        reading = None
     if per_frame:
         backgrounds, drifts = yield from renumber(
-            _run_per_frame(frames, row, layout, settings, dtype), total
+            _run_per_frame(frames, row, layout, settings, dtype), total, done
         )
         return np.moveaxis(backgrounds, 0, time_axis), drifts
-    return (yield from renumber(_run(frames, dtype, row, layout, settings, keep_model), total))
+    run = _run(frames, dtype, row, layout, settings, keep_model, reading)
+    return (yield from renumber(run, total, done))
 
 
 def _run_per_frame(frames, row: Method, layout: Layout, settings: Settings, dtype):
@@ -425,8 +485,11 @@ def _run_per_frame(frames, row: Method, layout: Layout, settings: Settings, dtyp
     return backgrounds.reshape(frames.shape), drifts
 
 
-def _run(frames, dtype, row: Method, layout: Layout, settings: Settings, keep_model: bool):
-    """:func:`iter_background` on time-first frames, its steps not yet counted as one."""
+def _run(frames, dtype, row: Method, layout: Layout, settings: Settings, keep_model: bool, reading):
+    """:func:`iter_background` on time-first frames, its steps not yet counted as one.
+
+    ``frames`` are :class:`LazyFrames` read as ``reading`` says, or an array.
+    """
     fit_model = partial(iter_fit_background_model, **vars(settings.em))
     if keep_model and row.model_background and settings.engine == "numba":
         model = yield from fit_model(frames)
@@ -435,7 +498,7 @@ def _run(frames, dtype, row: Method, layout: Layout, settings: Settings, keep_mo
         frames,
         layout,
         iterate_stack=partial(row.iterate, settings=settings),
-        count_stack_steps=partial(row.count_steps, settings=settings),
+        count_stack_steps=partial(row.count_steps, settings=settings, reading=reading),
         per_pixel=row.per_pixel,
     )
     background = cast_like(background, dtype)
@@ -518,11 +581,15 @@ def extract_background(
         ``data``'s shape without the time axis (with it, for ``per_frame``),
         in ``data``'s dtype (integers rounded and clipped to the dtype's
         range). For a dask array (``per_frame`` reads it whole), a lazy
-        dask array: blocks are rechunked to hold the whole time axis (and,
-        for the methods that look at neighbouring pixels, whole images) and
-        each is done on its own, wherever dask runs it (threads, processes,
-        a distributed cluster); the values equal those for the same data in
-        numpy.
+        dask array whose values equal those for the same data in numpy,
+        computed wherever dask runs it (threads, processes, a distributed
+        cluster): for the methods that read in blocks (``gmm``,
+        ``motionless``, ``motionless-gmm``) one task per stack reads the
+        data a part along time and a block of rows at a time (see
+        :mod:`napari_gmm_background.reading`), so memory stays far below
+        the data's size; for the others, blocks are rechunked to hold the
+        whole time axis (and, for ``fluorescence``, whole images) and each
+        is done on its own.
 
     Raises
     ------
@@ -658,6 +725,8 @@ def _extract_background_dask(data, *, time_axis, rgb, **kwargs):
     if data.shape[time_axis] == 0:
         raise ValueError("data has no frames: its time axis has length 0")
     time_axis %= data.ndim
+    if _reads_in_blocks(row, layout, per_frame=False, keep_model=False):
+        return _dask_by_stack(data, time_axis=time_axis, layout=layout, kwargs=kwargs)
     others = [axis for axis in range(data.ndim) if axis != time_axis]
     n_whole = (0 if row.per_pixel else layout.n_image_axes) + layout.rgb
     whole = [time_axis] + others[len(others) - n_whole :]
@@ -673,3 +742,71 @@ def _extract_background_dask(data, *, time_axis, rgb, **kwargs):
 
 def _block_background(block, *, time_axis, rgb, kwargs):
     return extract_background(block, time_axis=time_axis, rgb=rgb, **kwargs)
+
+
+class _Unopened:
+    """Holds a dask array inside a task unseen, so the task reads it, not dask beforehand."""
+
+    def __init__(self, array):
+        self.array = array
+
+
+def _dask_by_stack(data, *, time_axis: int, layout: Layout, kwargs: dict):
+    """Lazy background of a dask array for a method that reads in blocks: a task per stack.
+
+    Each task reads its stack a part and a block of rows at a time (see
+    :mod:`napari_gmm_background.reading`), so no worker ever holds a whole
+    stack, and nothing is rechunked (dask's rechunking holds the data
+    several times over).
+    """
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = "gmm-background-" + tokenize(data, time_axis, layout.rgb, sorted(kwargs.items()))
+    image_axes = len(layout.spatial_shape) - len(layout.stack_shape)
+    tasks = {}
+    for index in np.ndindex(*layout.stack_shape):
+        key = (name, *index, *(0,) * image_axes)
+        tasks[key] = (_stack_task, _Unopened(data), time_axis, index, layout.rgb, kwargs)
+    graph = HighLevelGraph.from_collections(name, tasks, dependencies=[])
+    chunks = tuple((1,) * n for n in layout.stack_shape) + tuple(
+        (n,) for n in layout.spatial_shape[len(layout.stack_shape) :]
+    )
+    return da.Array(graph, name, chunks, dtype=data.dtype)
+
+
+def _stack_task(unopened: _Unopened, time_axis: int, index: tuple, rgb: bool, kwargs: dict):
+    """One stack's background, as a block of the result (stack axes of length 1)."""
+    data = unopened.array
+    others = [axis for axis in range(data.ndim) if axis != time_axis]
+    selection = [slice(None)] * data.ndim
+    for axis, position in zip(others, index, strict=False):
+        selection[axis] = position
+    stack = data[tuple(selection)]
+    stack_time_axis = time_axis - sum(axis < time_axis for axis in others[: len(index)])
+    with _reading_here() as compute:
+        reading = Reading.of(stack, stack_time_axis, compute=compute)
+        background = run_to_end(
+            iter_background(stack, time_axis=stack_time_axis, rgb=rgb, reading=reading, **kwargs)
+        )
+    return background.reshape((1,) * len(index) + background.shape)
+
+
+@contextlib.contextmanager
+def _reading_here():
+    """How a task reads a dask array: on a distributed worker, through its cluster.
+
+    A distributed worker's thread that waits for other tasks must leave the
+    worker's pool meanwhile (``worker_client``), or a cluster whose threads
+    all wait deadlocks; elsewhere dask computes a slice where it is asked.
+    """
+    try:
+        from distributed import get_worker, worker_client
+
+        get_worker()
+    except (ImportError, ValueError):
+        yield np.asarray
+        return
+    with worker_client() as client:
+        yield lambda part: np.asarray(client.compute(part).result())

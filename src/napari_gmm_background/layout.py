@@ -63,11 +63,25 @@ def as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
         beyond what float64 arithmetic holds exactly (2**53).
     """
     array = np.asarray(data)
-    if array.dtype.kind not in "iuf":  # not bool, complex, times (numpy counts those as ints)
-        raise TypeError(f"data must hold integers or floats, got dtype {array.dtype}")
     if array.ndim < 1:
         raise ValueError("data must have a time axis; got a scalar")
     check_time_axis(time_axis, array.ndim)
+    frames = np.moveaxis(native_part(array), time_axis, 0)
+    if frames.shape[0] == 0:
+        raise ValueError("data has no frames: its time axis has length 0")
+    return frames
+
+
+def native_part(data: "ArrayLike") -> np.ndarray:
+    """Data, or a part of it, as every method computes it (see :func:`as_frames`).
+
+    Half floats become float32 and a foreign byte order the machine's;
+    TypeError for values that are not real numbers, ValueError for 64-bit
+    integers beyond 2**53.
+    """
+    array = np.asarray(data)
+    if array.dtype.kind not in "iuf":  # not bool, complex, times (numpy counts those as ints)
+        raise TypeError(f"data must hold integers or floats, got dtype {array.dtype}")
     if array.dtype == np.float16:
         array = array.astype(np.float32)
     elif not array.dtype.isnative:
@@ -79,10 +93,7 @@ def as_frames(data: "ArrayLike", time_axis: int) -> np.ndarray:
                 "of every method cannot represent exactly; rescale them, or convert to "
                 "float64 if the rounding is acceptable"
             )
-    frames = np.moveaxis(array, time_axis, 0)
-    if frames.shape[0] == 0:
-        raise ValueError("data has no frames: its time axis has length 0")
-    return frames
+    return array
 
 
 def check_time_axis(time_axis: int, ndim: int) -> None:
@@ -229,7 +240,9 @@ def iter_by_stack(
         total = count_stack_steps(frames.shape)
         background = np.empty(layout.spatial_shape)
     else:
-        parts = layout.stacks(frames)
+        # Frames read on demand (napari_gmm_background.reading.LazyFrames) hand
+        # out stacks that read themselves; arrays are viewed.
+        parts = frames.stacks(layout) if hasattr(frames, "stacks") else layout.stacks(frames)
         total = count_stack_steps(layout.stack_frames_shape) * layout.n_stacks
         background = np.empty(layout.stack_shape + layout.stack_frames_shape[1:])
     done = 0

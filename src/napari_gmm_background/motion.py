@@ -30,7 +30,7 @@ arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -38,10 +38,12 @@ import numpy as np
 
 from .checks import check_count, check_number
 from .layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, iter_by_stack
-from .progress import Progress, run_to_end
+from .progress import Progress, renumber, run_to_end
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
+    from .reading import LazyStack, Reading
 
     # A first estimate: the kept frames of a stack, (n_kept, Y, X, colours),
     # to a (Y, X, colours) float64 background.
@@ -109,29 +111,32 @@ def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
     return grey
 
 
-def _iter_scores(frames: np.ndarray, window: int, cell: int = 1):
-    """Yield ``(t, scores)`` for every frame of (T, H, W, C), scores float32 per cell.
+def _iter_scores(frames: "Iterable[np.ndarray]", n_frames: int, window: int, cell: int = 1):
+    """Yield ``(t, scores)`` for each of ``n_frames`` (H, W, C) frames, scores float32 per cell.
 
-    A cell is ``cell`` x ``cell`` pixels (the scores are (H, W) for 1). Only
-    three grey frames are alive at a time, so scoring a long stack costs no
-    stack-sized temporaries.
+    A cell is ``cell`` x ``cell`` pixels (the scores are (H, W) for 1). The
+    frames are taken one at a time, in order, and only three grey frames are
+    alive at a time, so scoring a long stack, or one read as it streams
+    by, costs no stack-sized temporaries.
     """
     import cv2
 
-    n_frames = frames.shape[0]
+    frames = iter(frames)
     size = (window, window)
     local = _local_size(cell)
-    check_finite = not np.issubdtype(frames.dtype, np.integer)
+    frame = next(frames)
+    check_finite = not np.issubdtype(frame.dtype, np.integer)
     if n_frames == 1:
-        if check_finite and not np.isfinite(frames[0]).all():
+        if check_finite and not np.isfinite(frame).all():
             raise ValueError(NON_FINITE_MESSAGE)
-        yield 0, np.zeros(_cell_grey(frames[0], cell).shape, dtype=np.float32)
+        yield 0, np.zeros(_cell_grey(frame, cell).shape, dtype=np.float32)
         return
     previous_change = None
-    grey = _cell_grey(frames[0], cell)
+    grey = _cell_grey(frame, cell)
+    del frame
     for t in range(n_frames):
         if t + 1 < n_frames:
-            following = _cell_grey(frames[t + 1], cell)
+            following = _cell_grey(next(frames), cell)
             next_change = cv2.absdiff(following, grey)
         else:
             next_change = previous_change
@@ -181,7 +186,7 @@ def motion_scores(frames: np.ndarray, *, window: int, cell: int = 1) -> np.ndarr
     if frames.ndim == 3:
         frames = frames[..., np.newaxis]
     scores = None
-    for t, frame_scores in _iter_scores(frames, window, cell):
+    for t, frame_scores in _iter_scores(frames, len(frames), window, cell):
         if scores is None:
             scores = np.empty((len(frames),) + frame_scores.shape, dtype=np.float32)
         scores[t] = frame_scores
@@ -195,31 +200,66 @@ def estimate_noise(frames: np.ndarray, *, max_samples: int = 1_000_000) -> float
     moving things barely shift because most samples show none. Evenly spaced
     frame pairs and rows are used when the stack is large.
     """
-    n_frames = frames.shape[0]
-    if n_frames < 2:
-        return 0.0
-    per_pair = math.prod(frames.shape[1:])
-    n_pairs = max(1, min(n_frames - 1, max_samples // max(per_pair, 1)))
-    starts = np.linspace(0, n_frames - 2, n_pairs).round().astype(int)
-    row_step = max(1, -(-per_pair // max_samples))
-    changes = np.concatenate(
-        [
-            np.abs(
-                frames[t + 1][::row_step].astype(np.float32)
-                - frames[t][::row_step].astype(np.float32)
-            ).ravel()
-            for t in np.unique(starts)
-        ]
-    )
-    # median |x - y| of two independent normal samples = 0.6745 * sqrt(2) * sigma
-    return float(np.median(changes) / (0.6745 * math.sqrt(2)))
+    sampler = _NoiseSampler(frames.shape, max_samples)
+    for t in sampler.frames_needed:
+        sampler.see(t, frames[t])
+    return sampler.noise()
+
+
+class _NoiseSampler:
+    """:func:`estimate_noise` fed one frame at a time, in order (frames streamed from disk)."""
+
+    def __init__(self, shape: tuple, max_samples: int = 1_000_000):
+        n_frames = shape[0]
+        per_pair = math.prod(shape[1:])
+        n_pairs = max(1, min(n_frames - 1, max_samples // max(per_pair, 1)))
+        starts = np.linspace(0, n_frames - 2, n_pairs).round().astype(int) if n_frames > 1 else []
+        self.starts = {int(t) for t in starts}
+        self.frames_needed = sorted(self.starts | {t + 1 for t in self.starts})
+        self.row_step = max(1, -(-per_pair // max_samples))
+        self.changes: "list[np.ndarray]" = []
+        self.previous = None
+
+    def see(self, t: int, frame: np.ndarray) -> None:
+        """Take frame ``t``; frames must come in increasing order (others are ignored)."""
+        rows = None
+        if t - 1 in self.starts and self.previous is not None:
+            rows = frame[:: self.row_step].astype(np.float32)
+            self.changes.append(np.abs(rows - self.previous).ravel())
+        if t in self.starts:
+            self.previous = frame[:: self.row_step].astype(np.float32) if rows is None else rows
+        else:
+            self.previous = None
+
+    def noise(self) -> float:
+        if not self.changes:
+            return 0.0
+        # median |x - y| of two independent normal samples = 0.6745 * sqrt(2) * sigma
+        return float(np.median(np.concatenate(self.changes)) / (0.6745 * math.sqrt(2)))
 
 
 def _value_range(frames: np.ndarray) -> float:
     """The spread of the values of (T, ...) frames: 1st to 99th percentile of some frames."""
-    sample = frames[:: max(1, len(frames) // 16)]
-    low, high = np.percentile(sample[:, ::4, ::4], [1, 99])
-    return float(high - low)
+    sampler = _ValueSampler(len(frames))
+    for t in range(0, len(frames), sampler.every):
+        sampler.see(t, frames[t])
+    return sampler.value_range()
+
+
+class _ValueSampler:
+    """:func:`_value_range` fed one frame at a time."""
+
+    def __init__(self, n_frames: int):
+        self.every = max(1, n_frames // 16)
+        self.samples: "list[np.ndarray]" = []
+
+    def see(self, t: int, frame: np.ndarray) -> None:
+        if t % self.every == 0:
+            self.samples.append(frame[::4, ::4].copy())
+
+    def value_range(self) -> float:
+        low, high = np.percentile(np.stack(self.samples), [1, 99])
+        return float(high - low)
 
 
 def _window_for(height: int, width: int) -> int:
@@ -255,17 +295,72 @@ def _check(n_samples, window, tolerance, gmm_settings) -> None:
     EMSettings(**gmm_settings)
 
 
-def count_stack_steps(stack_shape: tuple, *, refines_a_first_estimate: bool = False) -> int:
-    """Progress steps of one (T, Y, X, colours) stack."""
-    n_frames, height = stack_shape[:2]
-    return -(-n_frames // _FRAMES_PER_STEP) + _n_bands(stack_shape) + refines_a_first_estimate
+def count_stack_steps(
+    stack_shape: tuple,
+    *,
+    refines_a_first_estimate: bool = False,
+    cell_size: "int | None" = 1,
+    reading: "Reading | None" = None,
+) -> int:
+    """Progress steps of one (T, Y, X, colours) stack.
+
+    ``cell_size`` as :func:`iter_stack_background`; ``reading`` for a stack
+    read on demand (:class:`napari_gmm_background.reading.LazyStack`), whose
+    reading is counted too.
+    """
+    plan = _Plan(stack_shape, cell_size, reading)
+    return plan.n_steps(refines_a_first_estimate)
 
 
-def _n_bands(stack_shape: tuple) -> int:
-    """Row bands of the second pass of a (T, Y, X, colours) stack."""
-    height = stack_shape[1]
-    by_size = -(-math.prod(stack_shape) // _BAND_SAMPLES)
-    return min(max(_ROW_BANDS, by_size), height)
+class _Plan:
+    """How a stack is gone through: steps of the first pass, bands and blocks of the second.
+
+    The second pass fits bands of rows, at least :data:`_ROW_BANDS` and of
+    at most :data:`_BAND_SAMPLES` samples, their edges on whole cells. A
+    stack in memory is one block; one read on demand is read a block of
+    whole bands at a time, each of at most ``reading.block_bytes`` over all
+    frames; the first block is kept from the first pass, which reads every
+    frame anyway.
+    """
+
+    def __init__(self, stack_shape: tuple, cell_size: "int | None", reading: "Reading | None"):
+        n_frames, height, width = stack_shape[:3]
+        self.n_frames = n_frames
+        self.cell = cell_size_for(height, width) if cell_size is None else int(cell_size)
+        n_bands = min(max(_ROW_BANDS, -(-math.prod(stack_shape) // _BAND_SAMPLES)), height)
+        edges = np.linspace(0, height, n_bands + 1) / self.cell
+        edges = np.minimum(edges.round().astype(int) * self.cell, height)
+        edges[-1] = height
+        self.bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+        self.reading = reading
+        # A step every _FRAMES_PER_STEP frames scored, and after each part read.
+        self.step_ends = set(range(_FRAMES_PER_STEP, n_frames, _FRAMES_PER_STEP)) | {n_frames}
+        self.blocks = [(0, len(self.bands))]  # [first band, stop band)
+        self.block_reads = [0]
+        if reading is None:
+            return
+        row_bytes = math.prod(stack_shape[2:]) * reading.itemsize  # of one frame
+        self.step_ends |= {part.stop for part in reading.parts(n_frames, row_bytes * height)}
+        self.blocks, self.block_reads, start = [], [], 0
+        rows_per_block = max(1, reading.block_bytes // max(row_bytes * n_frames, 1))
+        for stop in range(1, len(self.bands) + 1):
+            last = stop == len(self.bands)
+            too_big = not last and self.bands[stop][1] - self.bands[start][0] > rows_per_block
+            if last or too_big:
+                first_row, last_row = self.bands[start][0], self.bands[stop - 1][1]
+                parts = reading.parts(n_frames, (last_row - first_row) * row_bytes)
+                self.block_reads.append(len(parts) if self.blocks else 0)  # the first is kept
+                self.blocks.append((start, stop))
+                start = stop
+
+    def rows(self, block: int) -> "tuple[int, int]":
+        first, stop = self.blocks[block]
+        return self.bands[first][0], self.bands[stop - 1][1]
+
+    def n_steps(self, refines_a_first_estimate: bool) -> int:
+        scoring = len(self.step_ends)
+        per_block = refines_a_first_estimate * len(self.blocks)
+        return scoring + sum(self.block_reads) + per_block + len(self.bands)
 
 
 def count_motionless_steps(
@@ -282,7 +377,7 @@ def count_motionless_steps(
 
 
 def iter_stack_background(
-    stack: np.ndarray,
+    stack: "np.ndarray | LazyStack",
     *,
     n_samples: int = DEFAULT_N_SAMPLES,
     window: "int | None" = None,
@@ -299,8 +394,10 @@ def iter_stack_background(
 
     Parameters
     ----------
-    stack : numpy.ndarray
-        (T, Y, X, colours) frames.
+    stack : numpy.ndarray or LazyStack
+        (T, Y, X, colours) frames, in memory or read on demand a part at a
+        time (:class:`napari_gmm_background.reading.LazyStack`), with the
+        same result.
     n_samples, window, tolerance
         As :func:`motionless_background` (``window`` in cells).
     first_estimate : callable, optional
@@ -322,48 +419,65 @@ def iter_stack_background(
     from . import _motion_kernels
     from ._threads import in_parts
 
+    lazy = not isinstance(stack, np.ndarray)
     n_frames, height, width, n_colours = stack.shape
-    cell = cell_size_for(height, width) if cell_size is None else int(cell_size)
+    plan = _Plan(stack.shape, cell_size, stack.reading if lazy else None)
+    cell = plan.cell
     grid = (-(-height // cell), -(-width // cell))
     if window is None:
         window = _window_for(*grid)
     n_kept = min(n_frames, n_samples)
-    total = count_stack_steps(stack.shape, refines_a_first_estimate=first_estimate is not None)
+    total = plan.n_steps(first_estimate is not None)
     done = 0
     if height == 0 or width == 0:  # an empty image: an empty background
         for done in range(1, total + 1):
             yield Progress(done, total)
         return np.empty((height, width, n_colours))
 
+    # First pass: every frame scored in turn. Frames read on demand also
+    # give here what the second pass needs of whole frames (the noise, the
+    # spread of values) and the rows of its first block.
+    noise = _NoiseSampler(stack.shape)
+    values = _ValueSampler(n_frames) if prefer_recurring else None
+    first_block = None
+    if lazy:
+        kept_rows = plan.rows(0)[1]
+        first_block = np.empty((n_frames, kept_rows, width, n_colours), dtype=stack.dtype)
     best = np.empty(grid + (n_kept,), dtype=np.uint64)
     worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
     batch = np.empty((min(_FRAMES_PER_STEP, n_frames),) + grid, dtype=np.float32)
-    for t, scores in _iter_scores(stack, window, cell):
+
+    def streamed() -> "Iterator[np.ndarray]":
+        t = 0
+        for part in stack.iter_parts():
+            for frame in part:
+                noise.see(t, frame)
+                if values is not None:
+                    values.see(t, frame)
+                first_block[t] = frame[:kept_rows]
+                t += 1
+                yield frame
+
+    for t, scores in _iter_scores(streamed() if lazy else stack, n_frames, window, cell):
         batch[t % _FRAMES_PER_STEP] = scores
         if (t + 1) % _FRAMES_PER_STEP == 0 or t + 1 == n_frames:
             first = t - t % _FRAMES_PER_STEP
             score_bits = batch[: t + 1 - first].view(np.uint32)
             offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
             in_parts(0, grid[0], offer)
+        if t + 1 in plan.step_ends:
             done += 1
             yield Progress(done, total)
     best_frames = _motion_kernels.frames_of(best)
     del best, worst, batch
 
-    first_estimates = np.empty((height, width, n_colours), dtype=np.float64)
-    if first_estimate is not None:
-        per_pixel = best_frames.repeat(cell, axis=0).repeat(cell, axis=1)[:height, :width]
-        kept = np.take_along_axis(stack, np.moveaxis(per_pixel, -1, 0)[..., np.newaxis], axis=0)
-        del per_pixel
-        first_estimates[...] = first_estimate(np.ascontiguousarray(kept))
-        del kept
-        done += 1
-        yield Progress(done, total)
-
-    refine_frames = stack
-    if max_refine_frames is not None and n_frames > max_refine_frames:
-        refine_frames = stack[:: -(-n_frames // max_refine_frames)]  # a view, not a copy
-    tolerance_levels = tolerance * estimate_noise(stack)
+    if not lazy:
+        for t in noise.frames_needed:
+            noise.see(t, stack[t])
+        if values is not None:
+            for t in range(0, n_frames, values.every):
+                values.see(t, stack[t])
+    tolerance_levels = tolerance * noise.noise()
     count_width = 0
     if np.issubdtype(stack.dtype, np.integer):
         # Below half a level, only the exact first median would agree.
@@ -371,41 +485,87 @@ def iter_stack_background(
         # The agreeing values are counted over their 2 * tolerance levels,
         # unless clearing that many counters would cost more than the count.
         span = 2 * int(math.floor(tolerance_levels)) + 2
-        count_width = span if span <= max(64, len(refine_frames)) else 0
-    background = np.empty((height, width, n_colours), dtype=np.float64)
-    support = np.empty((height, width), dtype=np.int32)
+        n_refine = n_frames
+        if max_refine_frames is not None and n_frames > max_refine_frames:
+            n_refine = len(range(0, n_frames, -(-n_frames // max_refine_frames)))
+        count_width = span if span <= max(64, n_refine) else 0
     if prefer_recurring:
-        decision_tolerance = max(tolerance_levels, _DECISION_SHARE * _value_range(stack))
-    bands = np.linspace(0, height, _n_bands(stack.shape) + 1).round().astype(int)
+        decision_tolerance = max(tolerance_levels, _DECISION_SHARE * values.value_range())
     tolerance_levels = float(tolerance_levels)
 
-    def first_medians(a: int, b: int) -> None:
-        _motion_kernels.kept_medians(stack, best_frames, cell, a, b, first_estimates)
+    first_estimates = np.empty((height, width, n_colours), dtype=np.float64)
+    background = np.empty((height, width, n_colours), dtype=np.float64)
+    support = np.empty((height, width), dtype=np.int32)
 
-    def refine(a: int, b: int) -> None:
-        # Only the kernel a call needs is compiled: counting for integers, sorting otherwise.
-        if count_width:
-            _motion_kernels.agreeing_medians_counted(
-                refine_frames, first_estimates, tolerance_levels, count_width, joint_colour,
-                a, b, background, support,
-            )  # fmt: skip
-        else:
-            _motion_kernels.agreeing_medians_sorted(
-                refine_frames, first_estimates, tolerance_levels, joint_colour,
-                a, b, background, support,
-            )  # fmt: skip
-        if prefer_recurring:
-            _motion_kernels.prefer_recurring(
-                stack, refine_frames, best_frames, cell, tolerance_levels,
-                float(decision_tolerance), support, 0.5, a, b, background,
-            )  # fmt: skip
+    def fit_band(frames, refine_frames, offset: int, band_start: int, band_stop: int) -> None:
+        """Fit image rows ``band_start:band_stop``; ``frames`` hold rows from ``offset`` on."""
+        rows_best = best_frames[offset // cell :]
+        rows_first = first_estimates[offset:]
+        rows_background = background[offset:]
+        rows_support = support[offset:]
 
-    for row_start, row_stop in zip(bands[:-1], bands[1:], strict=True):
+        def first_medians(a: int, b: int) -> None:
+            _motion_kernels.kept_medians(frames, rows_best, cell, a, b, rows_first)
+
+        def refine(a: int, b: int) -> None:
+            # Only the kernel a call needs is compiled: counting for integers, sorting otherwise.
+            if count_width:
+                _motion_kernels.agreeing_medians_counted(
+                    refine_frames, rows_first, tolerance_levels, count_width, joint_colour,
+                    a, b, rows_background, rows_support,
+                )  # fmt: skip
+            else:
+                _motion_kernels.agreeing_medians_sorted(
+                    refine_frames, rows_first, tolerance_levels, joint_colour,
+                    a, b, rows_background, rows_support,
+                )  # fmt: skip
+            if prefer_recurring:
+                _motion_kernels.prefer_recurring(
+                    frames, refine_frames, rows_best, cell, tolerance_levels,
+                    float(decision_tolerance), rows_support, 0.5, a, b, rows_background,
+                )  # fmt: skip
+
         if first_estimate is None:
-            in_parts(int(row_start), int(row_stop), first_medians)
-        in_parts(int(row_start), int(row_stop), refine)
-        done += 1
-        yield Progress(done, total)
+            in_parts(band_start - offset, band_stop - offset, first_medians)
+        in_parts(band_start - offset, band_stop - offset, refine)
+
+    # Second pass, a block of rows at a time: the kernels see the block's
+    # frames and the views of the per-pixel arrays from its first row on, so
+    # they index both alike (the block's first row is on a whole cell).
+    for block, (first_band, stop_band) in enumerate(plan.blocks):
+        row_start, row_stop = plan.rows(block)
+        if not lazy:
+            frames, offset = stack, 0
+        elif block == 0:
+            frames, offset = first_block, 0
+            first_block = None
+        else:
+            offset = row_start
+            frames = yield from renumber(stack.iter_block(row_start, row_stop), total, done)
+            done += plan.block_reads[block]
+        refine_frames = frames
+        if max_refine_frames is not None and n_frames > max_refine_frames:
+            refine_frames = frames[:: -(-n_frames // max_refine_frames)]  # a view, not a copy
+        if first_estimate is not None:
+            cells = best_frames[row_start // cell : -(-row_stop // cell)]
+            per_pixel = cells.repeat(cell, axis=0).repeat(cell, axis=1)
+            per_pixel = per_pixel[: row_stop - row_start, :width]
+            kept = np.take_along_axis(
+                frames[:, row_start - offset : row_stop - offset],
+                np.moveaxis(per_pixel, -1, 0)[..., np.newaxis],
+                axis=0,
+            )
+            del per_pixel
+            first_estimates[row_start:row_stop] = first_estimate(np.ascontiguousarray(kept))
+            del kept
+            done += 1
+            yield Progress(done, total)
+
+        for band_start, band_stop in plan.bands[first_band:stop_band]:
+            fit_band(frames, refine_frames, offset, band_start, band_stop)
+            done += 1
+            yield Progress(done, total)
+        del frames, refine_frames
     return background
 
 

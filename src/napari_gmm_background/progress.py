@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["Progress", "relay", "renumber", "run_to_end", "share"]
 
@@ -53,13 +53,13 @@ def relay(generator: "Generator[Progress, None, Result]", stage: str):
         yield Progress(step.done, step.total, stage)
 
 
-def renumber(generator: "Generator[Progress, None, Result]", total: int):
-    """Yield the i-th step of ``generator`` as ``Progress(i, total)``; return its value.
+def renumber(generator: "Generator[Any, None, Result]", total: int, start: int = 0):
+    """Yield the i-th step of ``generator`` as ``Progress(start + i, total)``; return its value.
 
     For a run made of several generators whose steps count different
-    things (pixels, frames): the caller sees one count of steps.
+    things (pixels, frames, parts read): the caller sees one count of steps.
     """
-    done = 0
+    done = start
     while True:
         try:
             next(generator)

@@ -1,0 +1,251 @@
+"""Frames that are not in memory (dask, zarr, a lazily decoded video), read a part at a time.
+
+A big stack read whole before fitting holds all of itself in memory, and a
+cancel waits for the whole read. Here such data is read in parts along
+time of about :data:`READ_PART_BYTES` (a progress step each, so a cancel is
+honoured within one part), and the methods that work in row bands (see
+:mod:`napari_gmm_background.motion`) hold at most a block of rows of
+:data:`READ_BLOCK_BYTES` over all frames at a time: their first pass scores
+whole frames as they stream by, their second reads each block of rows and
+fits it. The parts and blocks follow from the shape alone, so the progress
+steps of a run are known before it starts.
+
+Numbers only: sliceable arrays in, numpy arrays out; nothing here opens a
+file (a dask or zarr array reads its own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .layout import Layout, check_time_axis, native_part
+
+__all__ = [
+    "READ_BLOCK_BYTES",
+    "READ_PART_BYTES",
+    "LazyFrames",
+    "LazyStack",
+    "Reading",
+    "count_whole_read_steps",
+    "is_lazy",
+    "iter_read_whole",
+]
+
+# A part read along time: a cancel waits for one at most.
+READ_PART_BYTES = 16 * 2**20
+# Rows of every frame held at once by the methods that work in row bands.
+READ_BLOCK_BYTES = 256 * 2**20
+
+
+def is_lazy(data: Any) -> bool:
+    """Whether ``data`` is an array that reads its values on demand (dask, zarr, h5py...)."""
+    return (
+        not isinstance(data, (np.ndarray, np.generic))
+        and hasattr(data, "shape")
+        and hasattr(data, "dtype")
+        and hasattr(data, "__getitem__")
+    )
+
+
+def computed_dtype(dtype) -> np.dtype:
+    """The dtype frames are computed in (see :func:`napari_gmm_background.layout.as_frames`)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    return dtype.newbyteorder("=") if not dtype.isnative else dtype
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How data not in memory is read.
+
+    Attributes
+    ----------
+    itemsize : int
+        Bytes per value, as computed (half floats take 4).
+    time_chunks : tuple of int, optional
+        The lengths along time of the data's own chunks (a dask or zarr
+        array's), which parts follow: a compressed chunk is decompressed
+        whole however little of it is read, so a part is whole chunks.
+    part_bytes : int
+        Bytes of one part read along time (unless one chunk is larger).
+    block_bytes : int
+        Bytes of the block of rows (over every frame) a method working in
+        row bands holds at a time; at least one band. A chunk larger than
+        this is read in parts of ``part_bytes``.
+    compute : callable
+        Turns a slice of the data into a numpy array (``numpy.asarray``; on
+        a distributed worker, a computation that leaves its thread to the
+        cluster while it waits).
+    """
+
+    itemsize: int
+    time_chunks: "tuple | None" = None
+    part_bytes: int = READ_PART_BYTES
+    block_bytes: int = READ_BLOCK_BYTES
+    compute: "Callable[[Any], np.ndarray]" = field(default=np.asarray, compare=False)
+
+    @classmethod
+    def of(cls, data: Any, time_axis: int = 0, **settings) -> "Reading":
+        """How ``data`` is read: its itemsize as computed, its chunks, and ``settings``."""
+        settings = {key: value for key, value in settings.items() if value is not None}
+        settings.setdefault("part_bytes", READ_PART_BYTES)
+        settings.setdefault("block_bytes", READ_BLOCK_BYTES)
+        return cls(
+            itemsize=computed_dtype(data.dtype).itemsize,
+            time_chunks=_chunk_lengths(data, time_axis),
+            **settings,
+        )
+
+    def parts(self, n_frames: int, frame_bytes: int) -> "list[slice]":
+        """The time slices ``n_frames`` frames of ``frame_bytes`` each are read in."""
+        frame_bytes = max(frame_bytes, 1)
+        per_part = max(1, self.part_bytes // frame_bytes)
+        chunks = self.time_chunks
+        if not chunks or sum(chunks) != n_frames:
+            chunks = None
+        bounds: "list[tuple[int, int]]" = []
+        start = 0
+        for length in chunks or (n_frames,):
+            stop = start + length
+            if chunks is None or length * frame_bytes > self.block_bytes:
+                # No chunks to follow, or one too big to hold: parts of part_bytes.
+                bounds += [(t, min(t + per_part, stop)) for t in range(start, stop, per_part)]
+            elif bounds and (stop - bounds[-1][0]) * frame_bytes <= self.part_bytes:
+                bounds[-1] = (bounds[-1][0], stop)  # small chunks read together
+            else:
+                bounds.append((start, stop))
+            start = stop
+        return [slice(a, b) for a, b in bounds]
+
+
+def _chunk_lengths(data: Any, axis: int) -> "tuple | None":
+    """The lengths of ``data``'s chunks along ``axis`` (dask, zarr, h5py), or None."""
+    chunks = getattr(data, "chunks", None)
+    if not chunks:
+        return None
+    try:
+        lengths = chunks[axis % len(data.shape)]
+        if isinstance(lengths, (int, np.integer)):
+            n, step = data.shape[axis], int(lengths)
+            return tuple(min(step, n - start) for start in range(0, n, step))
+        return tuple(int(length) for length in lengths)
+    except (TypeError, IndexError, ValueError, ZeroDivisionError):
+        return None
+
+
+def count_whole_read_steps(data_shape: tuple, time_axis: int, reading: Reading) -> int:
+    """Steps :func:`iter_read_whole` yields for data of this shape."""
+    n_frames = data_shape[time_axis]
+    frame_bytes = math.prod(data_shape) // max(n_frames, 1) * reading.itemsize
+    return max(1, len(reading.parts(n_frames, frame_bytes)))
+
+
+def iter_read_whole(
+    data: Any, time_axis: int, reading: Reading
+) -> "Generator[None, None, np.ndarray]":
+    """Read lazy ``data`` into memory part by part along time, yielding after each part.
+
+    Returns the whole array in its own axis order (half floats as float32).
+    """
+    check_time_axis(time_axis, len(data.shape))
+    time_axis %= len(data.shape)
+    out = np.empty(data.shape, dtype=computed_dtype(data.dtype))
+    before = (slice(None),) * time_axis
+    frame_bytes = out.nbytes // max(data.shape[time_axis], 1)
+    parts = reading.parts(data.shape[time_axis], frame_bytes)
+    for part in parts:
+        out[before + (part,)] = native_part(reading.compute(data[before + (part,)]))
+        yield
+    if not parts:
+        yield
+    return out
+
+
+class LazyFrames:
+    """Lazy data seen time first, as :func:`napari_gmm_background.layout.as_frames` sees arrays.
+
+    Parameters
+    ----------
+    data : array_like
+        A dask, zarr or other sliceable array.
+    time_axis : int
+        Its time axis.
+    reading : Reading
+        How it is read.
+    """
+
+    def __init__(self, data: Any, time_axis: int, reading: Reading):
+        check_time_axis(time_axis, len(data.shape))
+        dtype = np.dtype(data.dtype)
+        if dtype.kind not in "iuf":
+            raise TypeError(f"data must hold integers or floats, got dtype {dtype}")
+        if data.shape[time_axis] == 0:
+            raise ValueError("data has no frames: its time axis has length 0")
+        self.data = data
+        self.time_axis = time_axis % len(data.shape)
+        self.reading = reading
+        shape = list(data.shape)
+        shape.insert(0, shape.pop(self.time_axis))
+        self.shape = tuple(shape)
+        self.dtype = computed_dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def stacks(self, layout: Layout) -> "Iterator[tuple[tuple, LazyStack]]":
+        """Each stack's index and a :class:`LazyStack` reading it."""
+        for index in np.ndindex(*layout.stack_shape):
+            yield index, LazyStack(self, index, layout)
+
+    def read(self, index: tuple) -> np.ndarray:
+        """The values at a time-first ``index`` (time slice first), time first, as computed."""
+        original = list(index[1:])
+        original.insert(self.time_axis, index[0])
+        values = native_part(self.reading.compute(self.data[tuple(original)]))
+        # Integer indices (a stack's) drop their axes: time moved by those before it.
+        dropped = sum(isinstance(i, (int, np.integer)) for i in index[1 : self.time_axis + 1])
+        return np.moveaxis(values, self.time_axis - dropped, 0)
+
+
+class LazyStack:
+    """One (T, Y, X, colours) stack of :class:`LazyFrames`, read in parts and blocks of rows."""
+
+    def __init__(self, frames: LazyFrames, index: tuple, layout: Layout):
+        if layout.n_image_axes != 2:
+            raise ValueError("a stack read in blocks of rows needs two image axes")
+        self.frames = frames
+        self.index = index
+        self.colour = (slice(None),) if layout.rgb else ()
+        self.shape = layout.stack_frames_shape
+        self.dtype = frames.dtype
+        self.reading = frames.reading
+
+    @property
+    def frame_bytes(self) -> int:
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
+    def _read(self, frames: slice, rows: slice) -> np.ndarray:
+        values = self.frames.read((frames, *self.index, rows, slice(None), *self.colour))
+        return values.reshape((-1, values.shape[1], self.shape[2], self.shape[3]))
+
+    def iter_parts(self) -> "Iterator[np.ndarray]":
+        """Whole frames, a part at a time, in order."""
+        for part in self.reading.parts(self.shape[0], self.frame_bytes):
+            yield self._read(part, slice(None))
+
+    def iter_block(self, row_start: int, row_stop: int) -> "Generator[None, None, np.ndarray]":
+        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours); a step per part."""
+        n_frames, _, width, n_colours = self.shape
+        block = np.empty((n_frames, row_stop - row_start, width, n_colours), dtype=self.dtype)
+        row_bytes = self.frame_bytes // max(self.shape[1], 1)
+        for part in self.reading.parts(n_frames, (row_stop - row_start) * row_bytes):
+            block[part] = self._read(part, slice(row_start, row_stop))
+            yield
+        return block
