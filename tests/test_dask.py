@@ -45,3 +45,18 @@ def test_video_as_dask_on_a_two_worker_cluster(tmp_path):
             video = read_video_dask(path, frames_per_chunk=6)
             background = extract_background(video.rechunk({1: 16})).compute()
     np.testing.assert_array_equal(background, expected)
+
+
+def test_methods_reading_in_blocks_run_one_task_per_stack_without_rechunking():
+    frames, _ = synthetic_timelapse(n_frames=24, height=20, width=20, seed=3)
+    zt = np.stack([frames, frames[::-1]])  # Z, T, Y, X
+    for method in ("gmm", "motionless"):
+        lazy = extract_background(
+            da.from_array(zt, chunks=(1, 5, 10, 10)), time_axis=1, method=method
+        )
+        graph = lazy.__dask_graph__()
+        assert list(graph.layers) == [lazy.name] and len(graph) == 2  # a task per Z slice
+        assert lazy.chunks == ((1, 1), (20,), (20,))
+        np.testing.assert_array_equal(
+            lazy.compute(), extract_background(zt, time_axis=1, method=method)
+        )
