@@ -78,9 +78,26 @@ def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method):
     total = count_steps(frames.shape, method=method, reading=reading)
     assert [step.done for step in steps] == list(range(1, total + 1))
     assert total > count_steps(frames.shape, method=method)  # the reading is counted
-    # Never more than a block at a time, and the first block was kept from the first pass.
+    # Never more than a block at a time, and every value read once: the first pass
+    # keeps the blocks of rows (the first in memory, the others in a scratch file).
     assert store.largest_read <= reading.block_bytes
-    assert store.values_read < 2 * frames.size
+    assert store.values_read == frames.size
+
+
+def test_a_scratch_file_that_cannot_be_written_means_reading_the_blocks_again(monkeypatch):
+    from napari_gmm_background import reading as reading_module
+
+    def full_disk(self, frames, blocks):
+        self.failed = True
+        self.close()
+
+    monkeypatch.setattr(reading_module._Spill, "write", full_disk)
+    frames, _ = synthetic_timelapse(n_frames=20, height=40, width=48, seed=5)
+    store = CountingArray(frames)
+    reading = Reading.of(store, block_bytes=20 * 10 * 48 * 2)
+    background = run_to_end(iter_background(store, reading=reading))
+    np.testing.assert_array_equal(background, extract_background(frames))
+    assert frames.size < store.values_read < 2 * frames.size
 
 
 def test_closing_between_parts_stops_reading():

@@ -436,13 +436,11 @@ def iter_stack_background(
 
     # First pass: every frame scored in turn. Frames read on demand also
     # give here what the second pass needs of whole frames (the noise, the
-    # spread of values) and the rows of its first block.
+    # spread of values), and keep its blocks of rows (LazyStack.keep_rows).
     noise = _NoiseSampler(stack.shape)
     values = _ValueSampler(n_frames) if prefer_recurring else None
-    first_block = None
     if lazy:
-        kept_rows = plan.rows(0)[1]
-        first_block = np.empty((n_frames, kept_rows, width, n_colours), dtype=stack.dtype)
+        stack.keep_rows([plan.rows(block) for block in range(len(plan.blocks))])
     best = np.empty(grid + (n_kept,), dtype=np.uint64)
     worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
     batch = np.empty((min(_FRAMES_PER_STEP, n_frames),) + grid, dtype=np.float32)
@@ -454,7 +452,6 @@ def iter_stack_background(
                 noise.see(t, frame)
                 if values is not None:
                     values.see(t, frame)
-                first_block[t] = frame[:kept_rows]
                 t += 1
                 yield frame
 
@@ -536,9 +533,6 @@ def iter_stack_background(
         row_start, row_stop = plan.rows(block)
         if not lazy:
             frames, offset = stack, 0
-        elif block == 0:
-            frames, offset = first_block, 0
-            first_block = None
         else:
             offset = row_start
             frames = yield from renumber(stack.iter_block(row_start, row_stop), total, done)

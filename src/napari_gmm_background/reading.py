@@ -10,8 +10,9 @@ whole frames as they stream by, their second reads each block of rows and
 fits it. The parts and blocks follow from the shape alone, so the progress
 steps of a run are known before it starts.
 
-Numbers only: sliceable arrays in, numpy arrays out; nothing here opens a
-file (a dask or zarr array reads its own).
+Numbers only: sliceable arrays in, numpy arrays out; the only file here is
+an anonymous scratch file that holds blocks of rows read in the first pass
+until the second needs them (a dask or zarr array reads its own files).
 """
 
 from __future__ import annotations
@@ -215,7 +216,14 @@ class LazyFrames:
 
 
 class LazyStack:
-    """One (T, Y, X, colours) stack of :class:`LazyFrames`, read in parts and blocks of rows."""
+    """One (T, Y, X, colours) stack of :class:`LazyFrames`, read in parts and blocks of rows.
+
+    The first pass reads every frame whole anyway; :meth:`keep_rows` has it
+    keep each block of rows as the frames go by, the first in memory and
+    the others in a scratch file, so that every value is read from the
+    data once (a video is decoded once; a chunk of whole frames is not
+    decompressed again for each block).
+    """
 
     def __init__(self, frames: LazyFrames, index: tuple, layout: Layout):
         if layout.n_image_axes != 2:
@@ -226,26 +234,112 @@ class LazyStack:
         self.shape = layout.stack_frames_shape
         self.dtype = frames.dtype
         self.reading = frames.reading
+        self._blocks: "list[tuple[int, int]]" = []
+        self._first_block: "np.ndarray | None" = None
+        self._spill: "_Spill | None" = None
 
     @property
     def frame_bytes(self) -> int:
         return math.prod(self.shape[1:]) * self.dtype.itemsize
 
+    def _block_shape(self, row_start: int, row_stop: int) -> tuple:
+        return (self.shape[0], row_stop - row_start, *self.shape[2:])
+
     def _read(self, frames: slice, rows: slice) -> np.ndarray:
         values = self.frames.read((frames, *self.index, rows, slice(None), *self.colour))
         return values.reshape((-1, values.shape[1], self.shape[2], self.shape[3]))
 
+    def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
+        """Keep these blocks of rows (in order) while :meth:`iter_parts` reads the frames."""
+        self._blocks = list(blocks)
+        self._first_block = np.empty(self._block_shape(*blocks[0]), dtype=self.dtype)
+        if len(blocks) > 1:
+            sizes = [math.prod(self._block_shape(*block)) * self.dtype.itemsize for block in blocks]
+            self._spill = _Spill.open(sizes[1:])
+
     def iter_parts(self) -> "Iterator[np.ndarray]":
         """Whole frames, a part at a time, in order."""
         for part in self.reading.parts(self.shape[0], self.frame_bytes):
-            yield self._read(part, slice(None))
+            values = self._read(part, slice(None))
+            if self._first_block is not None:
+                first_start, first_stop = self._blocks[0]
+                self._first_block[part] = values[:, first_start:first_stop]
+            if self._spill is not None:
+                self._spill.write(part, [values[:, a:b] for a, b in self._blocks[1:]])
+                if self._spill.failed:
+                    self._spill = None  # a full disk: the later blocks are read again
+            yield values
 
     def iter_block(self, row_start: int, row_stop: int) -> "Generator[None, None, np.ndarray]":
-        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours); a step per part."""
-        n_frames, _, width, n_colours = self.shape
-        block = np.empty((n_frames, row_stop - row_start, width, n_colours), dtype=self.dtype)
+        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours); a step per part read.
+
+        A block kept in memory by :meth:`keep_rows` is handed over without a
+        step; the others are read (from the scratch file, or the data) a
+        part at a time.
+        """
+        n_frames = self.shape[0]
+        if self._blocks and (row_start, row_stop) == self._blocks[0]:
+            if self._first_block is not None:
+                block, self._first_block = self._first_block, None
+                return block
+        block = np.empty(self._block_shape(row_start, row_stop), dtype=self.dtype)
         row_bytes = self.frame_bytes // max(self.shape[1], 1)
+        spilled = (row_start, row_stop) in self._blocks[1:] and self._spill is not None
         for part in self.reading.parts(n_frames, (row_stop - row_start) * row_bytes):
-            block[part] = self._read(part, slice(row_start, row_stop))
+            if spilled:
+                self._spill.read(self._blocks.index((row_start, row_stop)) - 1, part, block)
+            else:
+                block[part] = self._read(part, slice(row_start, row_stop))
             yield
+        if spilled and (row_start, row_stop) == self._blocks[-1]:
+            self._spill.close()
+            self._spill = None
         return block
+
+
+class _Spill:
+    """Blocks of rows kept on disk while the frames stream by: an anonymous scratch file.
+
+    Each block is one region, frame after frame, so it is read back in
+    parts along time. The file has no name (deleted when closed, or when
+    the process ends); a write that fails (a full disk) marks it failed and
+    the caller reads those blocks from the data instead.
+    """
+
+    def __init__(self, file, sizes: "list[int]"):
+        self.file = file
+        self.offsets = [0]
+        for size in sizes[:-1]:
+            self.offsets.append(self.offsets[-1] + size)
+        self.sizes = sizes
+        self.failed = False
+
+    @classmethod
+    def open(cls, sizes: "list[int]") -> "_Spill | None":
+        import tempfile
+
+        try:
+            return cls(tempfile.TemporaryFile(prefix="napari-gmm-background-"), sizes)
+        except OSError:
+            return None
+
+    def write(self, frames: slice, blocks: "list[np.ndarray]") -> None:
+        """Write the rows of ``frames`` of every spilled block."""
+        try:
+            for offset, rows in zip(self.offsets, blocks, strict=True):
+                frame_bytes = rows[0].nbytes if len(rows) else 0
+                self.file.seek(offset + frames.start * frame_bytes)
+                self.file.write(np.ascontiguousarray(rows).data)
+        except OSError:
+            self.failed = True
+            self.close()
+
+    def read(self, block: int, frames: slice, out: np.ndarray) -> None:
+        """Read ``frames`` of spilled block number ``block`` into ``out[frames]``."""
+        target = out[frames]
+        self.file.seek(self.offsets[block] + frames.start * out[0].nbytes)
+        if self.file.readinto(memoryview(target).cast("B")) != target.nbytes:
+            raise OSError("the scratch file of a block of rows was cut short")
+
+    def close(self) -> None:
+        self.file.close()
