@@ -61,7 +61,11 @@ def test_parts_follow_the_chunks_of_the_data():
 
 
 @pytest.mark.parametrize("method", IN_BLOCKS)
-def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method):
+def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method, monkeypatch):
+    from napari_gmm_background import reading as reading_module
+
+    # Whatever this machine's /tmp is, the scratch file is written.
+    monkeypatch.setattr(reading_module, "_in_memory_file_system", lambda folder: False)
     frames, _ = synthetic_traffic(n_frames=40, height=60, width=80, seed=3)
     store = CountingArray(frames)
     # Parts of 2 frames and blocks of about 10 rows: many of each.
@@ -84,14 +88,18 @@ def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method):
     assert store.values_read == frames.size
 
 
-def test_a_scratch_file_that_cannot_be_written_means_reading_the_blocks_again(monkeypatch):
+@pytest.mark.parametrize("trouble", ["full disk", "temporary folder in memory"])
+def test_without_a_scratch_file_the_blocks_are_read_again(monkeypatch, trouble):
     from napari_gmm_background import reading as reading_module
 
     def full_disk(self, frames, blocks):
         self.failed = True
         self.close()
 
-    monkeypatch.setattr(reading_module._Spill, "write", full_disk)
+    if trouble == "full disk":
+        monkeypatch.setattr(reading_module._Spill, "write", full_disk)
+    else:  # a tmpfs /tmp would hold the blocks in memory
+        monkeypatch.setattr(reading_module, "_in_memory_file_system", lambda folder: True)
     frames, _ = synthetic_timelapse(n_frames=20, height=40, width=48, seed=5)
     store = CountingArray(frames)
     reading = Reading.of(store, block_bytes=20 * 10 * 48 * 2)

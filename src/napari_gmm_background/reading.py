@@ -316,9 +316,21 @@ class _Spill:
 
     @classmethod
     def open(cls, sizes: "list[int]") -> "_Spill | None":
+        """A scratch file for blocks of these sizes, or None where none should be written.
+
+        Not on a file system in memory (a tmpfs /tmp would hold the data in
+        RAM, which reading in blocks is there to avoid), nor where it would
+        leave less than 1 GiB free.
+        """
+        import shutil
         import tempfile
 
+        folder = tempfile.gettempdir()
         try:
+            if _in_memory_file_system(folder):
+                return None
+            if shutil.disk_usage(folder).free < sum(sizes) + 2**30:
+                return None
             return cls(tempfile.TemporaryFile(prefix="napari-gmm-background-"), sizes)
         except OSError:
             return None
@@ -343,3 +355,21 @@ class _Spill:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _in_memory_file_system(folder: str) -> bool:
+    """Whether ``folder`` is on a tmpfs or ramfs (Linux; False where that cannot be told)."""
+    import os
+
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            entries = [line.split()[:3] for line in mounts]
+    except OSError:
+        return False
+    folder = os.path.realpath(folder)
+    best, kind = "", ""
+    for _device, point, fstype in (entry for entry in entries if len(entry) == 3):
+        inside = folder == point or folder.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fstype
+    return kind in ("tmpfs", "ramfs")
