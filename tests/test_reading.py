@@ -105,7 +105,10 @@ def test_without_a_scratch_file_the_blocks_are_read_again(monkeypatch, trouble):
     reading = Reading.of(store, block_bytes=20 * 10 * 48 * 2)
     background = run_to_end(iter_background(store, reading=reading))
     np.testing.assert_array_equal(background, extract_background(frames))
-    assert frames.size < store.values_read < 2 * frames.size
+    if trouble == "full disk":  # failed at the first write: every block is read again
+        assert store.values_read == 2 * frames.size
+    else:  # the first block is kept in memory instead, the others read again
+        assert frames.size < store.values_read < 2 * frames.size
 
 
 def test_closing_between_parts_stops_reading():

@@ -219,10 +219,10 @@ class LazyStack:
     """One (T, Y, X, colours) stack of :class:`LazyFrames`, read in parts and blocks of rows.
 
     The first pass reads every frame whole anyway; :meth:`keep_rows` has it
-    keep each block of rows as the frames go by, the first in memory and
-    the others in a scratch file, so that every value is read from the
-    data once (a video is decoded once; a chunk of whole frames is not
-    decompressed again for each block).
+    keep each block of rows as the frames go by, in a scratch file, so that
+    every value is read from the data once (a video is decoded once; a
+    chunk of whole frames is not decompressed again for each block) and the
+    first pass holds no block in memory.
     """
 
     def __init__(self, frames: LazyFrames, index: tuple, layout: Layout):
@@ -250,12 +250,19 @@ class LazyStack:
         return values.reshape((-1, values.shape[1], self.shape[2], self.shape[3]))
 
     def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
-        """Keep these blocks of rows (in order) while :meth:`iter_parts` reads the frames."""
+        """Keep these blocks of rows (in order) while :meth:`iter_parts` reads the frames.
+
+        Several blocks go to a scratch file, so that the first pass holds
+        none of them; where there is no scratch file the first is kept in
+        memory and the others will be read again. A single block is kept in
+        memory.
+        """
         self._blocks = list(blocks)
-        self._first_block = np.empty(self._block_shape(*blocks[0]), dtype=self.dtype)
         if len(blocks) > 1:
             sizes = [math.prod(self._block_shape(*block)) * self.dtype.itemsize for block in blocks]
-            self._spill = _Spill.open(sizes[1:])
+            self._spill = _Spill.open(sizes)
+        if self._spill is None:
+            self._first_block = np.empty(self._block_shape(*blocks[0]), dtype=self.dtype)
 
     def iter_parts(self) -> "Iterator[np.ndarray]":
         """Whole frames, a part at a time, in order."""
@@ -265,33 +272,39 @@ class LazyStack:
                 first_start, first_stop = self._blocks[0]
                 self._first_block[part] = values[:, first_start:first_stop]
             if self._spill is not None:
-                self._spill.write(part, [values[:, a:b] for a, b in self._blocks[1:]])
-                if self._spill.failed:
-                    self._spill = None  # a full disk: the later blocks are read again
+                self._spill.write(part, [values[:, a:b] for a, b in self._blocks])
+                if self._spill.failed:  # a full disk: the blocks are read again
+                    self._spill = None
             yield values
 
     def iter_block(self, row_start: int, row_stop: int) -> "Generator[None, None, np.ndarray]":
-        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours); a step per part read.
+        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours).
 
-        A block kept in memory by :meth:`keep_rows` is handed over without a
-        step; the others are read (from the scratch file, or the data) a
-        part at a time.
+        The first block of :meth:`keep_rows` comes without a step (from
+        memory, or read back from the scratch file at once); the others are
+        read a part at a time, a step each, from the scratch file or the data.
         """
         n_frames = self.shape[0]
-        if self._blocks and (row_start, row_stop) == self._blocks[0]:
-            if self._first_block is not None:
-                block, self._first_block = self._first_block, None
-                return block
+        block_rows = (row_start, row_stop)
+        kept = self._blocks.index(block_rows) if block_rows in self._blocks else -1
+        if kept == 0 and self._first_block is not None:
+            block, self._first_block = self._first_block, None
+            return block
         block = np.empty(self._block_shape(row_start, row_stop), dtype=self.dtype)
+        if kept == 0:  # the plan counts no step for it: read at once
+            if self._spill is not None:
+                self._spill.read(0, slice(0, n_frames), block)
+            else:  # the scratch file failed during the first pass
+                block[:] = self._read(slice(0, n_frames), slice(row_start, row_stop))
+            return block
         row_bytes = self.frame_bytes // max(self.shape[1], 1)
-        spilled = (row_start, row_stop) in self._blocks[1:] and self._spill is not None
         for part in self.reading.parts(n_frames, (row_stop - row_start) * row_bytes):
-            if spilled:
-                self._spill.read(self._blocks.index((row_start, row_stop)) - 1, part, block)
+            if kept >= 0 and self._spill is not None:
+                self._spill.read(kept, part, block)
             else:
                 block[part] = self._read(part, slice(row_start, row_stop))
             yield
-        if spilled and (row_start, row_stop) == self._blocks[-1]:
+        if kept == len(self._blocks) - 1 and self._spill is not None:
             self._spill.close()
             self._spill = None
         return block
