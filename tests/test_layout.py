@@ -12,6 +12,8 @@ from napari_gmm_background.layout import (
 )
 from napari_gmm_background.progress import run_to_end
 
+from .helpers import drain
+
 
 @pytest.mark.parametrize(
     "frames_shape, rgb, stacks, image, colours",
@@ -66,16 +68,11 @@ def test_iter_by_stack_runs_each_stack_and_counts_all_steps():
         yield
         return stack.mean(axis=0)
 
-    generator = iter_by_stack(
-        frames, layout, iterate_stack=per_stack_mean, count_stack_steps=lambda shape: 2
+    steps, result = drain(
+        iter_by_stack(
+            frames, layout, iterate_stack=per_stack_mean, count_stack_steps=lambda shape: 2
+        )
     )
-    steps = []
-    while True:
-        try:
-            steps.append(next(generator))
-        except StopIteration as stop:
-            result = stop.value
-            break
     assert seen == [(6, 4, 5, 1)] * 3
     assert [(s.done, s.total) for s in steps] == [(i, 6) for i in range(1, 7)]
     np.testing.assert_allclose(result, frames.mean(axis=0))

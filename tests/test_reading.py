@@ -14,6 +14,8 @@ from napari_gmm_background.reading import (
     iter_read_whole,
 )
 
+from .helpers import drain
+
 da = pytest.importorskip("dask.array")
 
 IN_BLOCKS = [name for name, row in METHODS.items() if row.reads_in_blocks]
@@ -70,14 +72,7 @@ def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method, monk
     store = CountingArray(frames)
     # Parts of 2 frames and blocks of about 10 rows: many of each.
     reading = Reading.of(store, part_bytes=2 * frames[0].nbytes, block_bytes=40 * 10 * 80 * 3)
-    generator = iter_background(store, method=method, reading=reading)
-    steps = []
-    while True:
-        try:
-            steps.append(next(generator))
-        except StopIteration as stop:
-            background = stop.value
-            break
+    steps, background = drain(iter_background(store, method=method, reading=reading))
     np.testing.assert_array_equal(background, extract_background(frames, method=method))
     total = count_steps(frames.shape, method=method, reading=reading)
     assert [step.done for step in steps] == list(range(1, total + 1))
