@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_gmm_background import apply_background, extract_background, foreground_labels
-from napari_gmm_background._widget import BackgroundWidget
+from napari_gmm_background._widget import OUTPUTS, BackgroundWidget
 from napari_gmm_background.datasets import (
     fluorescence_movie,
     synthetic_timelapse,
@@ -11,7 +11,7 @@ from napari_gmm_background.datasets import (
 from napari_gmm_background.engine import iter_background
 from napari_gmm_background.progress import run_to_end
 
-from .helpers import write_video
+from .helpers import drain, write_video
 
 TIMEOUT_MS = 180_000  # the first run in a fresh environment compiles the engine
 
@@ -394,3 +394,35 @@ def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
     np.testing.assert_array_equal(
         viewer.layers["lazy stack background (gmm)"].data, extract_background(frames)
     )
+
+
+@pytest.mark.parametrize(
+    "lazy, method, extra",
+    [
+        (True, "gmm", {}),  # read in blocks
+        (True, "fluorescence", {}),  # read whole by the engine
+        (True, "gmm", {"foreground": True}),  # read whole first: masks need every frame
+        (True, "gmm", {"output": OUTPUTS[2]}),  # the corrected stack stays lazy
+        (False, "motionless", {"foreground": True, "output": OUTPUTS[1]}),
+    ],
+)
+def test_the_progress_bar_counts_every_step_a_run_takes(
+    viewer_and_widget, monkeypatch, lazy, method, extra
+):
+    import dask.array as da
+
+    from napari_gmm_background import _widget, reading
+
+    viewer, widget = viewer_and_widget
+    frames, _ = synthetic_timelapse(n_frames=24, height=32, width=40, seed=4)
+    monkeypatch.setattr(reading, "READ_PART_BYTES", 3 * frames[0].nbytes)
+    data = da.from_array(frames, chunks=(2, 32, 40)) if lazy else frames
+    widget.image.value = viewer.add_image(data, name="stack", multiscale=False)
+    widget.method.value = method
+    for name, value in extra.items():
+        getattr(widget, name).value = value
+    prepared, settings = widget._prepare(widget.image.value)
+    assert (settings.reading is not None) == lazy
+    steps, result = drain(_widget.background_job(prepared, settings))
+    assert isinstance(result, _widget.JobResult)
+    assert len(steps) == _widget.count_job_steps(prepared, settings)

@@ -99,10 +99,15 @@ def background_job(frames: Any, settings: RunSettings):
     from .drift import change_message
     from .engine import iter_background
     from .masks import iter_foreground_labels
+    from .reading import iter_read_whole
 
     try:
         # A lazy layer (dask, zarr, a video decoded on demand) is read here, off
         # the GUI thread: by gmm and motionless a block of rows at a time.
+        reading = settings.reading
+        if _reads_whole_first(settings):
+            frames = yield from iter_read_whole(frames, settings.time_axis, reading)
+            reading = None
         result = yield from iter_background(
             frames,
             method=settings.method,
@@ -113,7 +118,7 @@ def background_job(frames: Any, settings: RunSettings):
             tol=settings.tol,
             reg_covar=settings.reg_covar,
             per_frame=settings.per_frame,
-            reading=settings.reading,
+            reading=reading,
         )
         message = ""
         background, drifts = result, None
@@ -146,6 +151,28 @@ def background_job(frames: Any, settings: RunSettings):
         return JobFailed(f"{type(error).__name__}: {error}")
     wants_background = settings.output != OUTPUTS[1]
     return JobResult(background if wants_background else None, corrected, mask, message, drifts)
+
+
+def count_job_steps(frames: Any, settings: RunSettings) -> int:
+    """How many steps :func:`background_job` yields for these frames and settings."""
+    from .engine import count_steps
+    from .reading import count_whole_read_steps
+
+    whole_first = _reads_whole_first(settings)
+    wants_mask = settings.mask_threshold is not None
+    # The engine's steps (with its reading), the correction and a step per mask.
+    steps = count_steps(
+        frames.shape,
+        method=settings.method,
+        time_axis=settings.time_axis,
+        rgb=settings.rgb,
+        per_frame=settings.per_frame,
+        reading=None if whole_first else settings.reading,
+    )
+    steps += (settings.output != OUTPUTS[0]) + wants_mask * frames.shape[settings.time_axis]
+    if whole_first:
+        steps += count_whole_read_steps(frames.shape, settings.time_axis, settings.reading)
+    return steps
 
 
 def _drift_message(drifts: list, changes: str) -> str:
@@ -428,23 +455,9 @@ class BackgroundWidget(Container):
 
         from napari.qt.threading import create_worker
 
-        from .engine import count_steps, is_warm
+        from .engine import is_warm
 
-        wants_mask = settings.mask_threshold is not None
-        n_frames = frames.shape[settings.time_axis]
-        # Reading the frames, the engine's steps, the correction and a step per mask.
-        steps = (
-            (settings.output != OUTPUTS[0])
-            + wants_mask * n_frames
-            + count_steps(
-                frames.shape,
-                method=settings.method,
-                time_axis=settings.time_axis,
-                rgb=settings.rgb,
-                per_frame=settings.per_frame,
-                reading=settings.reading,
-            )
-        )
+        steps = count_job_steps(frames, settings)
         if settings.reading is not None:
             _release_read_buffers_when_freed()
         # The job is made here so that a cancelled one can be closed at once:
@@ -689,6 +702,11 @@ class BackgroundWidget(Container):
             layers.remove(existing)
         add = self._viewer.add_image if kind == "image" else self._viewer.add_labels
         return add(data, name=name, **attributes)
+
+
+def _reads_whole_first(settings: RunSettings) -> bool:
+    """Whether a run reads its lazy frames whole before the background: masks need them all."""
+    return settings.reading is not None and settings.mask_threshold is not None
 
 
 def _lazy(data):
