@@ -53,6 +53,10 @@ def test_parts_follow_the_chunks_of_the_data():
     # the last chunk, of 3, fits a block and is one part.
     parts = [(p.start, p.stop) for p in reading.parts(23, 300)]
     assert parts == [(t, t + 1) for t in range(20)] + [(20, 23)]
+    # One long chunk over a block (2000 bytes): parts of a quarter block, not of part_bytes,
+    # since each part decompresses the chunk again.
+    long = Reading(itemsize=1, time_chunks=(200,), part_bytes=100, block_bytes=1000)
+    assert [(p.start, p.stop) for p in long.parts(200, 10)][:2] == [(0, 25), (25, 50)]
     # Without chunks (or chunks that do not match): parts of part_bytes.
     plain = Reading(itemsize=1, part_bytes=100)
     assert [(p.start, p.stop) for p in plain.parts(23, 30)][:2] == [(0, 3), (3, 6)]

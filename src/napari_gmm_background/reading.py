@@ -78,7 +78,7 @@ class Reading:
     block_bytes : int
         Bytes of the block of rows (over every frame) a method working in
         row bands holds at a time; at least one band. A chunk larger than
-        this is read in parts of ``part_bytes``.
+        this is read in parts of a quarter of it.
     compute : callable
         Turns a slice of the data into a numpy array (``numpy.asarray``; on
         a distributed worker, a computation that leaves its thread to the
@@ -112,11 +112,16 @@ class Reading:
             chunks = None
         bounds: "list[tuple[int, int]]" = []
         start = 0
+        # A chunk too big to hold is read in parts of a quarter block: each
+        # part decompresses the chunk again, so fewer, larger parts.
+        per_big_part = max(per_part, self.block_bytes // 4 // frame_bytes)
         for length in chunks or (n_frames,):
             stop = start + length
-            if chunks is None or length * frame_bytes > self.block_bytes:
-                # No chunks to follow, or one too big to hold: parts of part_bytes.
+            if chunks is None:
                 bounds += [(t, min(t + per_part, stop)) for t in range(start, stop, per_part)]
+            elif length * frame_bytes > self.block_bytes:
+                step = per_big_part
+                bounds += [(t, min(t + step, stop)) for t in range(start, stop, step)]
             elif bounds and (stop - bounds[-1][0]) * frame_bytes <= self.part_bytes:
                 bounds[-1] = (bounds[-1][0], stop)  # small chunks read together
             else:
