@@ -6,6 +6,7 @@ import pytest
 from napari_gmm_background import METHODS, extract_background
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.engine import count_steps, iter_background
+from napari_gmm_background.layout import Layout
 from napari_gmm_background.progress import run_to_end
 from napari_gmm_background.reading import (
     LazyFrames,
@@ -47,23 +48,40 @@ def test_parts_follow_the_chunks_of_the_data():
     reading = Reading(itemsize=1, time_chunks=(5, 5, 5, 5, 3), part_bytes=100, block_bytes=1000)
     # Frames of 10 bytes: whole chunks, two of them fit in a part of 100 bytes.
     assert [(p.start, p.stop) for p in reading.parts(23, 10)] == [(0, 10), (10, 20), (20, 23)]
-    # Frames of 30 bytes: a chunk (150 bytes) is larger than a part but held whole.
+    # Frames of 30 bytes: a chunk (150 bytes) is larger than a part but read whole.
     assert [(p.start, p.stop) for p in reading.parts(23, 30)][:2] == [(0, 5), (5, 10)]
-    # Frames of 300 bytes: a chunk of 5 exceeds a block, so it is read a frame at a time;
-    # the last chunk, of 3, fits a block and is one part.
+    # Frames of 300 bytes: a chunk of 5 (1500 bytes) exceeds a block, so it is cut into
+    # parts of a quarter block (one frame); the last chunk, of 3, fits a block: one part.
     parts = [(p.start, p.stop) for p in reading.parts(23, 300)]
     assert parts == [(t, t + 1) for t in range(20)] + [(20, 23)]
-    # One long chunk over a block (2000 bytes): parts of a quarter block, not of part_bytes,
-    # since each part decompresses the chunk again.
-    long = Reading(itemsize=1, time_chunks=(200,), part_bytes=100, block_bytes=1000)
-    assert [(p.start, p.stop) for p in long.parts(200, 10)][:2] == [(0, 25), (25, 50)]
     # Without chunks (or chunks that do not match): parts of part_bytes.
     plain = Reading(itemsize=1, part_bytes=100)
     assert [(p.start, p.stop) for p in plain.parts(23, 30)][:2] == [(0, 3), (3, 6)]
     assert Reading.of(da.zeros((23, 4, 4), chunks=(5, 4, 4))).time_chunks == (5, 5, 5, 5, 3)
     assert Reading.of(da.zeros((4, 23, 4), chunks=(4, 7, 2)), 1).time_chunks == (7, 7, 7, 2)
     assert Reading.of(CountingArray(np.zeros((3, 2, 2)))).time_chunks is None
+    # Rows: the second image axis from the end, before a colour axis, wherever time is.
+    assert Reading.of(da.zeros((6, 20, 8), chunks=(2, 5, 8))).row_chunks == (5, 5, 5, 5)
+    assert Reading.of(da.zeros((20, 8, 6), chunks=(5, 8, 2)), 2).row_chunks == (5, 5, 5, 5)
+    rgb = da.zeros((6, 20, 8, 3), chunks=(2, 10, 8, 3))
+    assert Reading.of(rgb).row_chunks == (10, 10)
     assert Reading.of(da.zeros((3, 2), dtype=np.float16)).itemsize == 4  # computed as float32
+
+
+def test_parts_are_read_in_strips_of_whole_row_chunks():
+    from napari_gmm_background.reading import count_read_steps
+
+    # Parts of 4 frames (whole time chunks); rows in chunks of 10: strips of 2 chunks
+    # (4 frames x 20 rows x 8 x 2 bytes = 1280 <= 1400), a step each.
+    reading = Reading(itemsize=2, time_chunks=(4, 4), row_chunks=(10,) * 5, part_bytes=1400)
+    assert count_read_steps((8, 50, 8, 1), reading) == 2 * 3
+    frames, _ = synthetic_timelapse(n_frames=8, height=50, width=8, seed=1)
+    store = CountingArray(frames)
+    lazy = LazyFrames(store, 0, reading)
+    (_, stack), *_ = lazy.stacks(Layout.of(frames.shape))
+    steps, part = drain(stack.iter_read_part(slice(0, 4)))
+    assert len(steps) == stack.count_strips(slice(0, 4)) and store.largest_read <= 4 * 20 * 8 * 2
+    np.testing.assert_array_equal(part[..., 0], frames[:4])
 
 
 @pytest.mark.parametrize("method", IN_BLOCKS)
@@ -91,7 +109,7 @@ def test_blocks_of_rows_give_the_background_of_the_frames_in_memory(method, monk
 def test_without_a_scratch_file_the_blocks_are_read_again(monkeypatch, trouble):
     from napari_gmm_background import reading as reading_module
 
-    def full_disk(self, frames, blocks):
+    def full_disk(self, block, frames, first_row, rows):
         self.failed = True
         self.close()
 

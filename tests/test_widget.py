@@ -381,7 +381,7 @@ def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
     widget.image.value = viewer.add_image(lazy, name="lazy stack", multiscale=False)
     # A step per part of 2 frames read, as well as the fitting's.
     steps = count_steps(lazy.shape, reading=reading.Reading.of(lazy))
-    assert steps == count_steps(frames.shape) + 20 - 3
+    assert steps == count_steps(frames.shape) + 20
     worker = widget.run()
     qtbot.wait(300)
     assert widget.running

@@ -575,7 +575,8 @@ class BackgroundWidget(Container):
         from .reading import READ_BLOCK_BYTES, Reading
 
         budget = memory_budget()
-        reading = Reading.of(frames, time_axis, block_bytes=min(READ_BLOCK_BYTES, budget // 2))
+        block_bytes = min(READ_BLOCK_BYTES, budget // 2)
+        reading = Reading.of(frames, time_axis, layer.rgb, block_bytes=block_bytes)
         method = METHODS[self.method.value]
         whole = (not method.reads_in_blocks) or self.per_frame.value or self.foreground.value
         size = math.prod(frames.shape) * reading.itemsize

@@ -426,7 +426,7 @@ def iter_background(
         raise ValueError("per_frame and keep_model cannot be combined")
     settings = Settings(EMSettings(n_components, max_iter, tol, reg_covar), engine, random_state)
     if is_lazy(data):
-        reading = Reading.of(data, time_axis) if reading is None else reading
+        reading = Reading.of(data, time_axis, rgb) if reading is None else reading
         frames = LazyFrames(data, time_axis, reading)
         dtype = np.dtype(data.dtype)
     else:
@@ -786,7 +786,7 @@ def _stack_task(unopened: _Unopened, time_axis: int, index: tuple, rgb: bool, kw
     stack = data[tuple(selection)]
     stack_time_axis = time_axis - sum(axis < time_axis for axis in others[: len(index)])
     with _reading_here() as compute:
-        reading = Reading.of(stack, stack_time_axis, compute=compute)
+        reading = Reading.of(stack, stack_time_axis, rgb, compute=compute)
         background = run_to_end(
             iter_background(stack, time_axis=stack_time_axis, rgb=rgb, reading=reading, **kwargs)
         )

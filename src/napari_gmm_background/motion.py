@@ -30,7 +30,7 @@ arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -111,44 +111,58 @@ def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
     return grey
 
 
-def _iter_scores(frames: "Iterable[np.ndarray]", n_frames: int, window: int, cell: int = 1):
-    """Yield ``(t, scores)`` for each of ``n_frames`` (H, W, C) frames, scores float32 per cell.
+class _Scorer:
+    """The motion scores of frames pushed in order: float32 per cell, one frame behind.
 
-    A cell is ``cell`` x ``cell`` pixels (the scores are (H, W) for 1). The
-    frames are taken one at a time, in order, and only three grey frames are
-    alive at a time, so scoring a long stack, or one read as it streams
-    by, costs no stack-sized temporaries.
+    A frame's score needs the next frame, so :meth:`push` returns the scores
+    of the frame before the one pushed, and :meth:`finish` those of the
+    last. A cell is ``cell`` x ``cell`` pixels (the scores are (H, W) for
+    1). Only three grey frames are alive at a time, so scoring a long stack,
+    or one read as it streams by, costs no stack-sized temporaries.
     """
-    import cv2
 
-    frames = iter(frames)
-    size = (window, window)
-    local = _local_size(cell)
-    frame = next(frames)
-    check_finite = not np.issubdtype(frame.dtype, np.integer)
-    if n_frames == 1:
-        if check_finite and not np.isfinite(frame).all():
+    def __init__(self, n_frames: int, window: int, cell: int = 1):
+        self.n_frames = n_frames
+        self.size = (window, window)
+        self.local = _local_size(cell)
+        self.cell = cell
+        self.t = -1  # the last frame pushed
+        self.grey = None
+        self.previous_change = None
+        self.check_finite = False
+
+    def _around(self, scores: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if self.check_finite and not np.isfinite(scores).all():
             raise ValueError(NON_FINITE_MESSAGE)
-        yield 0, np.zeros(_cell_grey(frame, cell).shape, dtype=np.float32)
-        return
-    previous_change = None
-    grey = _cell_grey(frame, cell)
-    del frame
-    for t in range(n_frames):
-        if t + 1 < n_frames:
-            following = _cell_grey(next(frames), cell)
-            next_change = cv2.absdiff(following, grey)
-        else:
-            next_change = previous_change
-        scores = next_change if previous_change is None else cv2.max(previous_change, next_change)
-        if check_finite and not np.isfinite(scores).all():
-            raise ValueError(NON_FINITE_MESSAGE)
-        around = cv2.blur(scores, size, borderType=cv2.BORDER_REPLICATE)
-        around += cv2.blur(scores, (local, local), borderType=cv2.BORDER_REPLICATE)
-        yield t, around
-        previous_change = next_change
-        if t + 1 < n_frames:
-            grey = following
+        around = cv2.blur(scores, self.size, borderType=cv2.BORDER_REPLICATE)
+        around += cv2.blur(scores, (self.local, self.local), borderType=cv2.BORDER_REPLICATE)
+        return around
+
+    def push(self, frame: np.ndarray) -> "list[tuple[int, np.ndarray]]":
+        """Take the next (H, W, C) frame; ``[(t, scores)]`` of the frame before it, if any."""
+        import cv2
+
+        self.t += 1
+        if self.t == 0:
+            self.check_finite = not np.issubdtype(frame.dtype, np.integer)
+            if self.n_frames == 1 and self.check_finite and not np.isfinite(frame).all():
+                raise ValueError(NON_FINITE_MESSAGE)
+            self.grey = _cell_grey(frame, self.cell)
+            return []
+        following = _cell_grey(frame, self.cell)
+        next_change = cv2.absdiff(following, self.grey)
+        previous = self.previous_change
+        scores = next_change if previous is None else cv2.max(previous, next_change)
+        self.previous_change, self.grey = next_change, following
+        return [(self.t - 1, self._around(scores))]
+
+    def finish(self) -> "list[tuple[int, np.ndarray]]":
+        """``[(t, scores)]`` of the last frame, once every frame was pushed."""
+        if self.n_frames == 1:
+            return [(0, np.zeros(self.grey.shape, dtype=np.float32))]
+        return [(self.t, self._around(self.previous_change))]
 
 
 def _local_size(cell: int) -> int:
@@ -185,11 +199,13 @@ def motion_scores(frames: np.ndarray, *, window: int, cell: int = 1) -> np.ndarr
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[..., np.newaxis]
+    scorer = _Scorer(len(frames), window, cell)
     scores = None
-    for t, frame_scores in _iter_scores(frames, len(frames), window, cell):
-        if scores is None:
-            scores = np.empty((len(frames),) + frame_scores.shape, dtype=np.float32)
-        scores[t] = frame_scores
+    for frame in [*frames, None]:
+        for t, frame_scores in scorer.push(frame) if frame is not None else scorer.finish():
+            if scores is None:
+                scores = np.empty((len(frames),) + frame_scores.shape, dtype=np.float32)
+            scores[t] = frame_scores
     return scores
 
 
@@ -319,8 +335,8 @@ class _Plan:
     at most :data:`_BAND_SAMPLES` samples, their edges on whole cells. A
     stack in memory is one block; one read on demand is read a block of
     whole bands at a time, each of at most ``reading.block_bytes`` over all
-    frames; the first block is kept from the first pass, which reads every
-    frame anyway.
+    frames, a part of its frames a step (see
+    :class:`napari_gmm_background.reading.LazyStack`).
     """
 
     def __init__(self, stack_shape: tuple, cell_size: "int | None", reading: "Reading | None"):
@@ -333,14 +349,16 @@ class _Plan:
         edges[-1] = height
         self.bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
         self.reading = reading
-        # A step every _FRAMES_PER_STEP frames scored, and after each part read.
-        self.step_ends = set(range(_FRAMES_PER_STEP, n_frames, _FRAMES_PER_STEP)) | {n_frames}
+        self.scoring_steps = -(-n_frames // _FRAMES_PER_STEP)
+        self.read_steps = 0
         self.blocks = [(0, len(self.bands))]  # [first band, stop band)
         self.block_reads = [0]
         if reading is None:
             return
+        from .reading import count_read_steps
+
         row_bytes = math.prod(stack_shape[2:]) * reading.itemsize  # of one frame
-        self.step_ends |= {part.stop for part in reading.parts(n_frames, row_bytes * height)}
+        self.read_steps = count_read_steps(stack_shape, reading)
         self.blocks, self.block_reads, start = [], [], 0
         rows_per_block = max(1, reading.block_bytes // max(row_bytes * n_frames, 1))
         for stop in range(1, len(self.bands) + 1):
@@ -349,18 +367,20 @@ class _Plan:
             if last or too_big:
                 first_row, last_row = self.bands[start][0], self.bands[stop - 1][1]
                 parts = reading.parts(n_frames, (last_row - first_row) * row_bytes)
-                self.block_reads.append(len(parts) if self.blocks else 0)  # the first is kept
+                self.block_reads.append(len(parts))
                 self.blocks.append((start, stop))
                 start = stop
+        if len(self.blocks) == 1:
+            self.block_reads = [0]  # kept in memory from the first pass
 
     def rows(self, block: int) -> "tuple[int, int]":
         first, stop = self.blocks[block]
         return self.bands[first][0], self.bands[stop - 1][1]
 
     def n_steps(self, refines_a_first_estimate: bool) -> int:
-        scoring = len(self.step_ends)
         per_block = refines_a_first_estimate * len(self.blocks)
-        return scoring + sum(self.block_reads) + per_block + len(self.bands)
+        first_pass = self.scoring_steps + self.read_steps
+        return first_pass + sum(self.block_reads) + per_block + len(self.bands)
 
 
 def count_motionless_steps(
@@ -444,29 +464,39 @@ def iter_stack_background(
     best = np.empty(grid + (n_kept,), dtype=np.uint64)
     worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
     batch = np.empty((min(_FRAMES_PER_STEP, n_frames),) + grid, dtype=np.float32)
+    scorer = _Scorer(n_frames, window, cell)
 
-    def streamed() -> "Iterator[np.ndarray]":
-        t = 0
-        for part in stack.iter_parts():
-            for frame in part:
+    def keep(t: int, scores: np.ndarray, batch=batch, best=best, worst=worst) -> bool:
+        """Offer frame ``t``'s scores; whether a batch was full (a progress step)."""
+        batch[t % _FRAMES_PER_STEP] = scores
+        if (t + 1) % _FRAMES_PER_STEP and t + 1 != n_frames:
+            return False
+        first = t - t % _FRAMES_PER_STEP
+        score_bits = batch[: t + 1 - first].view(np.uint32)
+        offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
+        in_parts(0, grid[0], offer)
+        return True
+
+    parts = stack.parts() if lazy else [slice(0, n_frames)]
+    for part in parts:
+        if lazy:
+            frames = yield from renumber(stack.iter_read_part(part), total, done)
+            done += stack.count_strips(part)
+        else:
+            frames = stack
+        for t, frame in enumerate(frames, start=part.start):
+            if lazy:
                 noise.see(t, frame)
                 if values is not None:
                     values.see(t, frame)
-                t += 1
-                yield frame
-
-    for t, scores in _iter_scores(streamed() if lazy else stack, n_frames, window, cell):
-        batch[t % _FRAMES_PER_STEP] = scores
-        if (t + 1) % _FRAMES_PER_STEP == 0 or t + 1 == n_frames:
-            first = t - t % _FRAMES_PER_STEP
-            score_bits = batch[: t + 1 - first].view(np.uint32)
-            offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
-            in_parts(0, grid[0], offer)
-        if t + 1 in plan.step_ends:
-            done += 1
-            yield Progress(done, total)
+            ready = scorer.push(frame) if t + 1 < n_frames else scorer.push(frame) + scorer.finish()
+            for scored, scores in ready:
+                if keep(scored, scores):
+                    done += 1
+                    yield Progress(done, total)
+        del frames
     best_frames = _motion_kernels.frames_of(best)
-    del best, worst, batch
+    del keep, best, worst, batch
 
     if not lazy:
         for t in noise.frames_needed:

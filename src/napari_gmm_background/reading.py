@@ -32,6 +32,7 @@ __all__ = [
     "LazyFrames",
     "LazyStack",
     "Reading",
+    "count_read_steps",
     "count_whole_read_steps",
     "is_lazy",
     "iter_read_whole",
@@ -72,13 +73,19 @@ class Reading:
     time_chunks : tuple of int, optional
         The lengths along time of the data's own chunks (a dask or zarr
         array's), which parts follow: a compressed chunk is decompressed
-        whole however little of it is read, so a part is whole chunks.
+        whole however little of it is read, so a part is whole chunks (up
+        to a block; a larger chunk is cut into parts of a quarter block).
+    row_chunks : tuple of int, optional
+        The lengths of its chunks along the image rows: a part of whole
+        frames is read in strips of whole row chunks of about
+        ``part_bytes``, a progress step each, so a cancel waits for one
+        strip, not for a part of many chunks.
     part_bytes : int
-        Bytes of one part read along time (unless one chunk is larger).
+        Bytes of one part (or strip) read (small chunks are read together
+        up to this).
     block_bytes : int
         Bytes of the block of rows (over every frame) a method working in
-        row bands holds at a time; at least one band. A chunk larger than
-        this is read in parts of a quarter of it.
+        row bands holds at a time; at least one band.
     compute : callable
         Turns a slice of the data into a numpy array (``numpy.asarray``; on
         a distributed worker, a computation that leaves its thread to the
@@ -87,19 +94,35 @@ class Reading:
 
     itemsize: int
     time_chunks: "tuple | None" = None
+    row_chunks: "tuple | None" = None
     part_bytes: int = READ_PART_BYTES
     block_bytes: int = READ_BLOCK_BYTES
     compute: "Callable[[Any], np.ndarray]" = field(default=np.asarray, compare=False)
 
     @classmethod
-    def of(cls, data: Any, time_axis: int = 0, **settings) -> "Reading":
-        """How ``data`` is read: its itemsize as computed, its chunks, and ``settings``."""
+    def of(cls, data: Any, time_axis: int = 0, rgb: "bool | None" = None, **settings) -> "Reading":
+        """How ``data`` is read: its itemsize as computed, its chunks, and ``settings``.
+
+        ``rgb`` as :class:`napari_gmm_background.layout.Layout` (guessed by
+        default), to find the image rows among the axes.
+        """
         settings = {key: value for key, value in settings.items() if value is not None}
         settings.setdefault("part_bytes", READ_PART_BYTES)
         settings.setdefault("block_bytes", READ_BLOCK_BYTES)
+        ndim = len(data.shape)
+        check_time_axis(time_axis, ndim)
+        time_axis %= ndim
+        shape = list(data.shape)
+        shape.insert(0, shape.pop(time_axis))
+        layout = Layout.of(tuple(shape), rgb)
+        rows = ndim - 2 - layout.rgb  # time first; the same axis of data is one less or not
+        row_chunks = None
+        if layout.n_image_axes == 2:
+            row_chunks = _chunk_lengths(data, rows - 1 if rows - 1 < time_axis else rows)
         return cls(
             itemsize=computed_dtype(data.dtype).itemsize,
             time_chunks=_chunk_lengths(data, time_axis),
+            row_chunks=row_chunks,
             **settings,
         )
 
@@ -112,8 +135,8 @@ class Reading:
             chunks = None
         bounds: "list[tuple[int, int]]" = []
         start = 0
-        # A chunk too big to hold is read in parts of a quarter block: each
-        # part decompresses the chunk again, so fewer, larger parts.
+        # A chunk too big to hold is cut into parts of a quarter block: each
+        # part decompresses the chunk again, so few, large ones.
         per_big_part = max(per_part, self.block_bytes // 4 // frame_bytes)
         for length in chunks or (n_frames,):
             stop = start + length
@@ -128,6 +151,33 @@ class Reading:
                 bounds.append((start, stop))
             start = stop
         return [slice(a, b) for a, b in bounds]
+
+
+def _strips(reading: Reading, n_frames: int, height: int, row_bytes: int) -> "list[slice]":
+    """The row strips ``n_frames`` whole frames are read in (see ``Reading.row_chunks``)."""
+    chunks = reading.row_chunks
+    if not chunks or sum(chunks) != height or len(chunks) == 1:
+        return [slice(0, height)]
+    bounds: "list[tuple[int, int]]" = []
+    start = 0
+    for length in chunks:
+        stop = start + length
+        if bounds and n_frames * (stop - bounds[-1][0]) * row_bytes <= reading.part_bytes:
+            bounds[-1] = (bounds[-1][0], stop)
+        else:
+            bounds.append((start, stop))
+        start = stop
+    return [slice(a, b) for a, b in bounds]
+
+
+def count_read_steps(stack_shape: tuple, reading: Reading) -> int:
+    """Steps :meth:`LazyStack.iter_read_part` yields over all parts of a (T, Y, X, C) stack."""
+    n_frames, height = stack_shape[:2]
+    row_bytes = math.prod(stack_shape[2:]) * reading.itemsize
+    return sum(
+        len(_strips(reading, part.stop - part.start, height, row_bytes))
+        for part in reading.parts(n_frames, row_bytes * height)
+    )
 
 
 def _chunk_lengths(data: Any, axis: int) -> "tuple | None":
@@ -255,7 +305,7 @@ class LazyStack:
         return values.reshape((-1, values.shape[1], self.shape[2], self.shape[3]))
 
     def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
-        """Keep these blocks of rows (in order) while :meth:`iter_parts` reads the frames.
+        """Keep these blocks of rows (in order) while :meth:`iter_read_part` reads the frames.
 
         Several blocks go to a scratch file, so that the first pass holds
         none of them; where there is no scratch file the first is kept in
@@ -265,45 +315,67 @@ class LazyStack:
         self._blocks = list(blocks)
         if len(blocks) > 1:
             sizes = [math.prod(self._block_shape(*block)) * self.dtype.itemsize for block in blocks]
-            self._spill = _Spill.open(sizes)
+            self._spill = _Spill.open(sizes, self.shape[0])
         if self._spill is None:
             self._first_block = np.empty(self._block_shape(*blocks[0]), dtype=self.dtype)
 
-    def iter_parts(self) -> "Iterator[np.ndarray]":
-        """Whole frames, a part at a time, in order."""
-        for part in self.reading.parts(self.shape[0], self.frame_bytes):
-            values = self._read(part, slice(None))
-            if self._first_block is not None:
-                first_start, first_stop = self._blocks[0]
-                self._first_block[part] = values[:, first_start:first_stop]
+    def parts(self) -> "list[slice]":
+        """The time slices of whole frames :meth:`iter_read_part` reads."""
+        return self.reading.parts(self.shape[0], self.frame_bytes)
+
+    def count_strips(self, part: slice) -> int:
+        """Steps :meth:`iter_read_part` yields for ``part``."""
+        row_bytes = self.frame_bytes // max(self.shape[1], 1)
+        return len(_strips(self.reading, part.stop - part.start, self.shape[1], row_bytes))
+
+    def iter_read_part(self, part: slice) -> "Generator[None, None, np.ndarray]":
+        """Whole frames ``part``, read a strip of rows at a time (a step each), and kept.
+
+        Parts are read in order; their rows go where :meth:`keep_rows` said.
+        """
+        height = self.shape[1]
+        values = np.empty((part.stop - part.start, *self.shape[1:]), dtype=self.dtype)
+        row_bytes = self.frame_bytes // max(height, 1)
+        for rows in _strips(self.reading, len(values), height, row_bytes):
+            values[:, rows] = self._read(part, rows)
+            self._keep(part, rows, values)  # as each strip comes: the writes are spread too
+            yield
+        return values
+
+    def _keep(self, part: slice, rows: slice, values: np.ndarray) -> None:
+        """Keep ``rows`` of the frames ``part`` (``values``) where :meth:`keep_rows` said."""
+        for number, (block_start, block_stop) in enumerate(self._blocks):
+            start, stop = max(rows.start, block_start), min(rows.stop, block_stop)
+            if start >= stop:
+                continue
+            if number == 0 and self._first_block is not None:
+                self._first_block[part, start - block_start : stop - block_start] = values[
+                    :, start:stop
+                ]
             if self._spill is not None:
-                self._spill.write(part, [values[:, a:b] for a, b in self._blocks])
+                self._spill.write(number, part, start - block_start, values[:, start:stop])
                 if self._spill.failed:  # a full disk: the blocks are read again
                     self._spill = None
-            yield values
 
     def iter_block(self, row_start: int, row_stop: int) -> "Generator[None, None, np.ndarray]":
-        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours).
+        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours), a step per part.
 
-        The first block of :meth:`keep_rows` comes without a step (from
-        memory, or read back from the scratch file at once); the others are
-        read a part at a time, a step each, from the scratch file or the data.
+        A block :meth:`keep_rows` kept is read back from the scratch file (or
+        taken from memory, its steps then empty; a stack of one block counts
+        none); others are read from the data.
         """
         n_frames = self.shape[0]
         block_rows = (row_start, row_stop)
         kept = self._blocks.index(block_rows) if block_rows in self._blocks else -1
+        row_bytes = self.frame_bytes // max(self.shape[1], 1)
+        parts = self.reading.parts(n_frames, (row_stop - row_start) * row_bytes)
         if kept == 0 and self._first_block is not None:
             block, self._first_block = self._first_block, None
+            for _ in parts if len(self._blocks) > 1 else ():  # as if read back (one block: none)
+                yield
             return block
         block = np.empty(self._block_shape(row_start, row_stop), dtype=self.dtype)
-        if kept == 0:  # the plan counts no step for it: read at once
-            if self._spill is not None:
-                self._spill.read(0, slice(0, n_frames), block)
-            else:  # the scratch file failed during the first pass
-                block[:] = self._read(slice(0, n_frames), slice(row_start, row_stop))
-            return block
-        row_bytes = self.frame_bytes // max(self.shape[1], 1)
-        for part in self.reading.parts(n_frames, (row_stop - row_start) * row_bytes):
+        for part in parts:
             if kept >= 0 and self._spill is not None:
                 self._spill.read(kept, part, block)
             else:
@@ -324,8 +396,9 @@ class _Spill:
     the caller reads those blocks from the data instead.
     """
 
-    def __init__(self, file, sizes: "list[int]"):
+    def __init__(self, file, sizes: "list[int]", n_frames: int):
         self.file = file
+        self.n_frames = n_frames
         self.offsets = [0]
         for size in sizes[:-1]:
             self.offsets.append(self.offsets[-1] + size)
@@ -333,7 +406,7 @@ class _Spill:
         self.failed = False
 
     @classmethod
-    def open(cls, sizes: "list[int]") -> "_Spill | None":
+    def open(cls, sizes: "list[int]", n_frames: int) -> "_Spill | None":
         """A scratch file for blocks of these sizes, or None where none should be written.
 
         Not on a file system in memory (a tmpfs /tmp would hold the data in
@@ -349,17 +422,21 @@ class _Spill:
                 return None
             if shutil.disk_usage(folder).free < sum(sizes) + 2**30:
                 return None
-            return cls(tempfile.TemporaryFile(prefix="napari-gmm-background-"), sizes)
+            file = tempfile.TemporaryFile(prefix="napari-gmm-background-")
+            return cls(file, sizes, n_frames)
         except OSError:
             return None
 
-    def write(self, frames: slice, blocks: "list[np.ndarray]") -> None:
-        """Write the rows of ``frames`` of every spilled block."""
+    def write(self, block: int, frames: slice, first_row: int, rows: np.ndarray) -> None:
+        """Write ``rows`` (frames, rows, X, colours) of ``frames`` into spilled ``block``
+        from its row ``first_row`` on."""
+        frame_bytes = self.sizes[block] // self.n_frames
+        row_bytes = rows[0, 0].nbytes if rows.size else 0
         try:
-            for offset, rows in zip(self.offsets, blocks, strict=True):
-                frame_bytes = rows[0].nbytes if len(rows) else 0
-                self.file.seek(offset + frames.start * frame_bytes)
-                self.file.write(np.ascontiguousarray(rows).data)
+            for i, frame_rows in enumerate(rows):
+                offset = self.offsets[block] + (frames.start + i) * frame_bytes
+                self.file.seek(offset + first_row * row_bytes)
+                self.file.write(np.ascontiguousarray(frame_rows).data)
         except OSError:
             self.failed = True
             self.close()
