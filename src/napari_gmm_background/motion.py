@@ -348,7 +348,6 @@ class _Plan:
         edges = np.minimum(edges.round().astype(int) * self.cell, height)
         edges[-1] = height
         self.bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
-        self.reading = reading
         self.scoring_steps = -(-n_frames // _FRAMES_PER_STEP)
         self.read_steps = 0
         self.blocks = [(0, len(self.bands))]  # [first band, stop band)
@@ -357,7 +356,7 @@ class _Plan:
             return
         from .reading import count_read_steps
 
-        row_bytes = math.prod(stack_shape[2:]) * reading.itemsize  # of one frame
+        row_bytes = math.prod(stack_shape[2:]) * reading.itemsize  # one row of one frame
         self.read_steps = count_read_steps(stack_shape, reading)
         self.blocks, self.block_reads, start = [], [], 0
         rows_per_block = max(1, reading.block_bytes // max(row_bytes * n_frames, 1))
