@@ -97,8 +97,16 @@ def keep_least_moving(score_bits, first_frame, best, worst, row_start, row_stop)
 
 
 def frames_of(best: np.ndarray) -> np.ndarray:
-    """The frame index of every key of :func:`keep_least_moving`, int32."""
-    return (np.uint64(0xFFFFFFFF) - (best & np.uint64(0xFFFFFFFF))).astype(np.int32)
+    """The frame index of every key of :func:`keep_least_moving`, int32.
+
+    Read from the keys' low 32-bit halves in place: uint64 temporaries the
+    size of ``best`` would triple the peak memory of a large stack.
+    """
+    halves = np.ascontiguousarray(best).view(np.uint32).reshape(best.shape + (2,))
+    low = halves[..., 0 if np.little_endian else 1]
+    frames = np.empty(best.shape, dtype=np.uint32)
+    np.subtract(np.uint32(0xFFFFFFFF), low, out=frames)
+    return frames.view(np.int32)  # frame numbers are far below 2**31
 
 
 @_jit

@@ -87,6 +87,7 @@ _DECISION_SHARE = 0.025
 # _ROW_BANDS bands of the second pass at least, and more for big stacks (at
 # most _BAND_SAMPLES samples each): a cancel is honoured within a step.
 _FRAMES_PER_STEP = 16
+_BATCH_BYTES = 64 * 2**20
 _ROW_BANDS = 8
 _BAND_SAMPLES = 2**24
 
@@ -462,19 +463,25 @@ def iter_stack_background(
         stack.keep_rows([plan.rows(block) for block in range(len(plan.blocks))])
     best = np.empty(grid + (n_kept,), dtype=np.uint64)
     worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
-    batch = np.empty((min(_FRAMES_PER_STEP, n_frames),) + grid, dtype=np.float32)
+    # Scores are offered a batch of frames at a time; a batch divides a step
+    # and holds at most _BATCH_BYTES (a few frames of a large image).
+    per_batch = _FRAMES_PER_STEP
+    while per_batch > 1 and per_batch * math.prod(grid) * 4 > _BATCH_BYTES:
+        per_batch //= 2
+    batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
     scorer = _Scorer(n_frames, window, cell)
 
     def keep(t: int, scores: np.ndarray, batch=batch, best=best, worst=worst) -> bool:
-        """Offer frame ``t``'s scores; whether a batch was full (a progress step)."""
-        batch[t % _FRAMES_PER_STEP] = scores
-        if (t + 1) % _FRAMES_PER_STEP and t + 1 != n_frames:
+        """Offer frame ``t``'s scores; whether a step of frames was scored."""
+        batch[t % per_batch] = scores
+        last = t + 1 == n_frames
+        if (t + 1) % per_batch and not last:
             return False
-        first = t - t % _FRAMES_PER_STEP
+        first = t - t % per_batch
         score_bits = batch[: t + 1 - first].view(np.uint32)
         offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
         in_parts(0, grid[0], offer)
-        return True
+        return (t + 1) % _FRAMES_PER_STEP == 0 or last
 
     parts = stack.parts() if lazy else [slice(0, n_frames)]
     for part in parts:
