@@ -578,7 +578,9 @@ class BackgroundWidget(Container):
         block_bytes = min(READ_BLOCK_BYTES, budget // 2)
         reading = Reading.of(frames, time_axis, layer.rgb, block_bytes=block_bytes)
         method = METHODS[self.method.value]
-        whole = (not method.reads_in_blocks) or self.per_frame.value or self.foreground.value
+        # Masks are made from every frame at once too (see _reads_whole_first).
+        in_blocks = method.reads_lazy_data_in_blocks(per_frame=self.per_frame.value)
+        whole = not in_blocks or self.foreground.value
         size = math.prod(frames.shape) * reading.itemsize
         if whole and size > budget:
             why = (
@@ -588,11 +590,11 @@ class BackgroundWidget(Container):
                 if self.foreground.value
                 else f"{method.name} needs"
             )
-            in_blocks = [name for name, row in METHODS.items() if row.reads_in_blocks]
+            block_methods = [name for name, row in METHODS.items() if row.reads_in_blocks]
             raise ValueError(
                 f"the selected frames of {layer.name} take {format_bytes(size)} in memory, "
                 f"over the {format_bytes(budget)} budget, and {why} them all at once. "
-                f"{' and '.join(in_blocks[:2])} (without per-frame or masks) read a block of "
+                f"{' and '.join(block_methods[:2])} (without per-frame or masks) read a block of "
                 "rows at a time; or select fewer frames (a frame step, or first and stop "
                 "frames), or crop the layer (for example layer.data[:, 0:512, 0:512] into a "
                 "new layer)."

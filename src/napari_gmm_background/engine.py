@@ -133,6 +133,16 @@ class Method:
     engines: tuple = ("numba",)
     reads_in_blocks: bool = False
 
+    def reads_lazy_data_in_blocks(
+        self, *, per_frame: bool = False, keep_model: bool = False, n_image_axes: int = 2
+    ) -> bool:
+        """Whether a run reads lazy data in blocks of rows, rather than whole first.
+
+        Per-frame backgrounds and the mixture model need every frame at
+        once, and blocks of rows need two image axes.
+        """
+        return self.reads_in_blocks and n_image_axes == 2 and not per_frame and not keep_model
+
     @property
     def fits_mixtures(self) -> bool:
         """Whether it fits Gaussian mixtures by EM, so the EM parameters apply."""
@@ -333,7 +343,9 @@ def _count(row: Method, layout: Layout, frames_shape: tuple, settings: Settings,
 
 def _reads_in_blocks(row: Method, layout: Layout, *, per_frame: bool, keep_model: bool) -> bool:
     """Whether lazy data is read in blocks of rows for this run (else it is read whole first)."""
-    return row.reads_in_blocks and layout.n_image_axes == 2 and not per_frame and not keep_model
+    return row.reads_lazy_data_in_blocks(
+        per_frame=per_frame, keep_model=keep_model, n_image_axes=layout.n_image_axes
+    )
 
 
 def count_steps(
