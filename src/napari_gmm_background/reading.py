@@ -294,8 +294,16 @@ class LazyStack:
         self._spill: "_Spill | None" = None
 
     @property
+    def row_bytes(self) -> int:
+        """Bytes of one image row of one frame."""
+        return math.prod(self.shape[2:]) * self.dtype.itemsize
+
+    @property
     def frame_bytes(self) -> int:
-        return math.prod(self.shape[1:]) * self.dtype.itemsize
+        return self.shape[1] * self.row_bytes
+
+    def _strips(self, part: slice) -> "list[slice]":
+        return _strips(self.reading, part.stop - part.start, self.shape[1], self.row_bytes)
 
     def _block_shape(self, row_start: int, row_stop: int) -> tuple:
         return (self.shape[0], row_stop - row_start, *self.shape[2:])
@@ -325,18 +333,15 @@ class LazyStack:
 
     def count_strips(self, part: slice) -> int:
         """Steps :meth:`iter_read_part` yields for ``part``."""
-        row_bytes = self.frame_bytes // max(self.shape[1], 1)
-        return len(_strips(self.reading, part.stop - part.start, self.shape[1], row_bytes))
+        return len(self._strips(part))
 
     def iter_read_part(self, part: slice) -> "Generator[None, None, np.ndarray]":
         """Whole frames ``part``, read a strip of rows at a time (a step each), and kept.
 
         Parts are read in order; their rows go where :meth:`keep_rows` said.
         """
-        height = self.shape[1]
         values = np.empty((part.stop - part.start, *self.shape[1:]), dtype=self.dtype)
-        row_bytes = self.frame_bytes // max(height, 1)
-        for rows in _strips(self.reading, len(values), height, row_bytes):
+        for rows in self._strips(part):
             values[:, rows] = self._read(part, rows)
             self._keep(part, rows, values)  # as each strip comes: the writes are spread too
             yield
@@ -367,8 +372,7 @@ class LazyStack:
         n_frames = self.shape[0]
         block_rows = (row_start, row_stop)
         kept = self._blocks.index(block_rows) if block_rows in self._blocks else -1
-        row_bytes = self.frame_bytes // max(self.shape[1], 1)
-        parts = self.reading.parts(n_frames, (row_stop - row_start) * row_bytes)
+        parts = self.reading.parts(n_frames, (row_stop - row_start) * self.row_bytes)
         if kept == 0 and self._first_block is not None:
             block, self._first_block = self._first_block, None
             for _ in parts if len(self._blocks) > 1 else ():  # as if read back (one block: none)
