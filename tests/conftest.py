@@ -23,3 +23,28 @@ def traffic_frames(traffic_video) -> np.ndarray:
     from napari_gmm_background.io import read_video
 
     return read_video(traffic_video)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A real file system of 200 KiB (a tmpfs), for full-disk tests; skipped where none can be made.
+
+    Mounting needs root (or CAP_SYS_ADMIN) on Linux, as CI has.
+    """
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a small file system is mounted only on Linux")
+    folder = tmp_path / "small_disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -272,21 +272,65 @@ def test_outputs_are_checked_before_any_decoding(road_video, tmp_path, capsys, m
 
 
 @pytest.mark.parametrize("mask_target", ["masks", "masks.avi"])
-def test_a_full_disk_while_writing_masks_leaves_no_output(
-    road_video, tmp_path, monkeypatch, mask_target
+def test_a_full_disk_leaves_no_output_and_names_it(small_disk, capsys, mask_target):
+    # The issue's reproduction: 101 masks of 320 x 240 do not fit in 200 KiB.
+    frames, _ = synthetic_traffic(n_frames=101, height=240, width=320, seed=2)
+    video = write_video(small_disk.parent / "traffic.avi", frames)
+    masks = small_disk / mask_target
+    args = [str(video), "-o", str(small_disk.parent / "bg.png"), "--foreground-out", str(masks)]
+    assert main(args + ["-q"]) == 1
+    assert list(small_disk.iterdir()) == [] and not (small_disk.parent / "bg.png").exists()
+    err = capsys.readouterr().err
+    assert f"could not write {masks}" in err and "nothing was written" in err
+
+
+@pytest.mark.parametrize("output", ["bg.png", "bg.tif"])
+def test_a_background_that_does_not_fit_the_disk_is_not_written(small_disk, capsys, output):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 300, 300, 3), dtype=np.uint8)  # 270 KB of noise
+    video = write_video(small_disk.parent / "noise.avi", frames, fourcc="FFV1")
+    assert main([str(video), "-o", str(small_disk / output), "-q"]) == 1
+    assert list(small_disk.iterdir()) == []
+    assert f"could not write {small_disk / output}" in capsys.readouterr().err
+
+
+def test_a_write_failing_only_when_the_file_is_closed_counts_as_failed(
+    road_video, tmp_path, monkeypatch
 ):
+    """Small files reach a full disk only when closed: the close is checked too."""
+    import errno
+    import io
+
+    import napari_gmm_background.outputs as outputs
+
+    opened = []
+
+    class FullOnClose(io.BytesIO):
+        def close(self):
+            if not self.closed and len(opened) > 20:
+                super().close()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().close()
+
+        def fileno(self):
+            return -1  # synced by the fake fsync below
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if "w" not in mode:
+            return open(path, mode, *args, **kwargs)
+        opened.append(path)
+        return FullOnClose()
+
+    monkeypatch.setattr(outputs, "open", fake_open, raising=False)
+    monkeypatch.setattr(outputs.os, "fsync", lambda handle: None)
+    out = tmp_path / "out"
+    args = [str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / "masks")]
+    assert main(args + ["-q"]) == 1
+    assert len(opened) > 20 and not out.exists()
+
+
+def test_a_mask_video_cut_short_leaves_no_output(road_video, tmp_path, monkeypatch):
     import cv2
-
-    real_imwrite = cv2.imwrite
-    calls = []
-
-    class FakeCv2:
-        def __getattr__(self, name):
-            return getattr(cv2, name)
-
-        def imwrite(self, path, image, *args):
-            calls.append(path)
-            return len(calls) < 20 and real_imwrite(path, image, *args)
 
     real_writer = cv2.VideoWriter
 
@@ -304,9 +348,8 @@ def test_a_full_disk_while_writing_masks_leaves_no_output(
                 self.writer.write(image)
 
     monkeypatch.setattr(cv2, "VideoWriter", ShortWriter)
-    monkeypatch.setitem(__import__("sys").modules, "cv2", FakeCv2())
     out = tmp_path / "out"
-    args = [str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / mask_target)]
+    args = [str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / "m.avi")]
     assert main(args + ["-q"]) == 1
     assert not out.exists()
 

@@ -145,3 +145,23 @@ def test_outputs_get_the_permissions_a_plain_write_would_give(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "bg.png").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "masks").stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_write_file_raises_naming_the_file_when_the_disk_is_full():
+    from napari_gmm_background.outputs import write_bytes
+
+    with pytest.raises(OSError, match="/dev/full") as raised:
+        write_bytes("/dev/full", b"x" * 10)  # small: it fails only when flushed
+    assert raised.value.errno == 28
+
+
+def test_a_failed_write_is_named_by_its_target_not_its_temporary(tmp_path):
+    import errno
+
+    target = tmp_path / "bg.png"
+    with pytest.raises(OSError, match=f"could not write {target}: No space") as raised:
+        with PendingOutputs() as outputs:
+            temporary = outputs.add_file(target)
+            raise OSError(errno.ENOSPC, "No space left on device", str(temporary))
+    assert "nothing was written" in str(raised.value) and names(tmp_path) == []

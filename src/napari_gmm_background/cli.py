@@ -488,9 +488,12 @@ def _process(
                 )
                 encode_stack(corrected_file, corrected)
             if plot_file is not None:
+                from .outputs import write_file
                 from .plots import drift_figure
 
-                drift_figure(drifts, _colour_names(frames), title=label).savefig(plot_file)
+                figure = drift_figure(drifts, _colour_names(frames), title=label)
+                kind = plot_file.suffix.lower().lstrip(".")
+                write_file(plot_file, lambda file: figure.savefig(file, format=kind))
         finally:
             progress.close()
         stop.hold()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import sync_file, write_bytes, write_file
+
 __all__ = [
     "BACKGROUND_EXTENSIONS",
     "IMAGE_EXTENSIONS",
@@ -126,19 +128,44 @@ def background_path(target: Path, dtype) -> Path:
 
 
 def encode_image(path: Path, image: np.ndarray) -> None:
-    """Write an RGB or single-channel image to ``path`` as it is (see :func:`write_image`)."""
+    """Write an RGB or single-channel image to ``path`` as it is (see :func:`write_image`).
+
+    PNG (8 or 16 bit) is encoded in memory, TIFF (any dtype, floats as
+    float32, uncompressed so that any TIFF reader opens it) straight into
+    the file; either way the file is written by
+    :func:`napari_gmm_background.outputs.write_file`, so a full disk raises.
+    """
+    if path.suffix.lower() not in BACKGROUND_EXTENSIONS:
+        raise InputError(f"{path}: outputs are .png or .tif")
+    if path.suffix.lower() in TIFF_EXTENSIONS:
+        _write_tiff(path, image[np.newaxis])
+        return
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: {image.dtype} data needs a .tif output")
+    write_bytes(path, _png_bytes(path, image))
+
+
+def _png_bytes(path: Path, image: np.ndarray) -> np.ndarray:
+    """An (H, W) or RGB (H, W, 3) image encoded as PNG, in memory."""
     import cv2
 
     if image.ndim == 3 and image.shape[-1] == 3:
-        image = image[..., ::-1]  # OpenCV writes BGR
-    if path.suffix.lower() not in BACKGROUND_EXTENSIONS:
-        raise InputError(f"{path}: outputs are .png or .tif")
-    if image.dtype not in (np.uint8, np.uint16):
-        if path.suffix.lower() == ".png":
-            raise InputError(f"{path}: {image.dtype} data needs a .tif output")
-        image = image.astype(np.float32)
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
-        raise OSError(f"could not write {path} (disk full, or no permission?)")
+        image = image[..., ::-1]  # OpenCV encodes BGR
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    return encoded
+
+
+def _write_tiff(path: Path, stack: np.ndarray) -> None:
+    """(T, H, W[, 3]) images as a multi-page TIFF, uncompressed (floats as float32)."""
+    import tifffile
+
+    if stack.dtype not in (np.uint8, np.uint16):
+        stack = stack.astype(np.float32)
+    rgb = stack.ndim == 4 and stack.shape[-1] == 3
+    photometric = "rgb" if rgb else "minisblack"
+    write_file(path, lambda file: tifffile.imwrite(file, stack, photometric=photometric))
 
 
 def stack_path(target: Path, what: str) -> Path:
@@ -157,17 +184,9 @@ def stack_path(target: Path, what: str) -> Path:
 def encode_stack(path: Path, stack: np.ndarray) -> None:
     """Write (T, H, W[, 3]) images as a multi-page TIFF, in their dtype (floats as float32).
 
-    Read back by :func:`read_tiff_stack`.
+    Read back by :func:`read_tiff_stack`; written as :func:`encode_image` writes.
     """
-    import cv2
-
-    if stack.dtype not in (np.uint8, np.uint16):
-        stack = stack.astype(np.float32)
-    if stack.ndim == 4 and stack.shape[-1] == 3:
-        stack = stack[..., ::-1]  # OpenCV writes BGR
-    pages = [np.ascontiguousarray(page) for page in stack]
-    if not cv2.imwritemulti(str(path), pages):
-        raise OSError(f"could not write {path} (disk full, or no permission?)")
+    _write_tiff(path, stack)
 
 
 def write_image(path: Path, image: np.ndarray, *, overwrite: bool = True) -> None:
@@ -240,28 +259,29 @@ class MaskWriter:
 
     def write(self, mask: np.ndarray) -> None:
         """Append one (H, W) bool mask: 255 where True."""
-        import cv2
-
         image = np.where(mask, 255, 0).astype(np.uint8)
         if self.video is not None:
             self.video.write(image)
-        elif not cv2.imwrite(str(self.target / f"mask_{self.count:06d}.png"), image):
-            raise OSError(f"could not write into {self.target} (disk full, or no permission?)")
+        else:
+            path = self.target / f"mask_{self.count:06d}.png"
+            write_bytes(path, _png_bytes(path, image))
         self.count += 1
 
     def close(self) -> None:
-        """Finish the video, and check every mask is in it (OpenCV does not say)."""
+        """Finish the video, and check every mask is on disk in it (OpenCV does not say)."""
         if self.video is None:
             return
         self.video.release()
         self.video = None
         from .io import VideoReadError, video_info
 
+        sync_file(self.target)
+
         try:
             written = video_info(self.target).n_frames
         except VideoReadError:
             written = 0
         if written != self.count:
-            raise OSError(
-                f"only {written} of {self.count} masks reached {self.target} (disk full?)"
-            )
+            # With the file named, so that PendingOutputs names the output asked for.
+            reason = f"only {written} of {self.count} masks reached it (is the disk full?)"
+            raise OSError(None, reason, str(self.target))

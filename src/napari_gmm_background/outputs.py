@@ -8,6 +8,12 @@ replacing it, and is then kept aside until the new outputs are all in place,
 so a failure part way restores it. A target may never be, contain, or lie
 inside one of the run's inputs. Interrupted or failed runs leave nothing but
 what was there before.
+
+A file counts as written only once its last byte is on disk: every file is
+written by :func:`write_file`, through Python's own I/O (which raises on a
+full disk both when writing and when closing), then synced. Encoders that
+write files themselves (OpenCV's ``imwrite`` reports success for a small
+image whose bytes never reached a full disk) are not used for outputs.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["OutputError", "PendingOutputs"]
+__all__ = ["OutputError", "PendingOutputs", "write_bytes", "write_file"]
 
 
 class OutputError(ValueError):
@@ -33,6 +40,49 @@ class _Pending:
     target: Path
     temporary: Path
     folder: bool
+
+
+def write_file(path: "os.PathLike | str", write: "Callable[[BinaryIO], object]") -> None:
+    """Write a whole file: ``write(file)`` fills it, then it is flushed, synced and closed.
+
+    Any failure on the way (a full disk at a write, at the final flush or at
+    closing; an I/O error when syncing) raises ``OSError``: a file that was
+    not wholly written is never taken for one that was.
+    """
+    try:
+        with open(path, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        # A failed write or close names no file: this one.
+        reason = error.strerror or str(error) or type(error).__name__
+        raise OSError(error.errno, reason, os.fspath(path)) from error
+
+
+def write_bytes(path: "os.PathLike | str", data: "bytes | memoryview") -> None:
+    """Write ``data`` as a whole file (see :func:`write_file`)."""
+    write_file(path, lambda file: file.write(data))
+
+
+def sync_file(path: "os.PathLike | str") -> None:
+    """Put a file some other writer made (a video encoder's) on disk; OSError if that fails."""
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the names moved into a folder durable (POSIX; elsewhere nothing to do)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):  # some file systems cannot sync a folder
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _resolved(path: Path) -> Path:
@@ -83,7 +133,7 @@ class PendingOutputs:
     --------
     >>> with PendingOutputs(inputs=["clip.avi"]) as outputs:  # doctest: +SKIP
     ...     image = outputs.add_file(Path("bg.png"))
-    ...     cv2.imwrite(str(image), background)
+    ...     write_bytes(image, cv2.imencode(".png", background)[1])
     ...     outputs.commit()
     """
 
@@ -97,9 +147,27 @@ class PendingOutputs:
     def __enter__(self) -> "PendingOutputs":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
+        target = self._target_of(getattr(error, "filename", None))
         if not self._committed:
             self.discard()
+        if target is not None and isinstance(error, OSError):
+            # Named as the user asked for it, not by its temporary.
+            reason = error.strerror or f"{error} (is the disk full?)"
+            raised = OSError(f"could not write {target}: {reason}; nothing was written")
+            raised.errno = error.errno
+            raise raised from error
+
+    def _target_of(self, filename) -> "Path | None":
+        """The target whose temporary (file, or folder holding it) ``filename`` is."""
+        if not filename:
+            return None
+        path = _resolved(Path(os.fsdecode(filename)))
+        for pending in self._pending:
+            temporary = _resolved(pending.temporary)
+            if path == temporary or (pending.folder and _inside(path, temporary)):
+                return pending.target
+        return None
 
     # -- adding ------------------------------------------------------------
 
@@ -213,6 +281,8 @@ class PendingOutputs:
             raise
         for kept, _ in aside:
             _remove(kept)
+        for folder in {pending.target.parent for pending in self._pending}:
+            _sync_folder(folder)
         self._committed = True
 
     @staticmethod
