@@ -28,7 +28,7 @@ SHARED = HERE.parent.parent / "shared" / "data"
 
 def agreement(frames: np.ndarray, n_pixels: int, seeds: int, sample_seed: int = 0):
     from napari_gmm_background import extract_background
-    from napari_gmm_background.reference import fit_pixel_sklearn
+    from napari_gmm_background.methods.reference import fit_pixel_sklearn
 
     flat = frames.reshape(frames.shape[0], -1)
     columns = np.random.default_rng(sample_seed).choice(

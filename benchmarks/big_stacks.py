@@ -109,7 +109,7 @@ def one_widget(path: Path, method: str) -> dict:
     from qtpy.QtWidgets import QApplication
 
     from napari_gmm_background import extract_background
-    from napari_gmm_background._widget import BackgroundWidget
+    from napari_gmm_background._napari.widget import BackgroundWidget
 
     def spin(seconds: float) -> None:
         end = time.perf_counter() + seconds
@@ -174,7 +174,7 @@ def one_dask(path: Path, method: str) -> dict:
     import dask.array as da
 
     from napari_gmm_background import extract_background
-    from napari_gmm_background.engine import warm_up
+    from napari_gmm_background.engine.run import warm_up
 
     warm_up(np.uint8, method)
     data = da.from_zarr(str(path))

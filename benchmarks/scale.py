@@ -46,7 +46,7 @@ if method == "memory":
     from napari_gmm_background.io import read_video
     extract_background(read_video(path))
 elif method == "streaming":
-    from napari_gmm_background.streaming import video_background
+    from napari_gmm_background.io.streaming import video_background
     video_background(path, memory_budget=256 * 2**20, method="notebook")
 else:
     from napari_gmm_background.io import read_video_dask

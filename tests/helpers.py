@@ -95,3 +95,20 @@ def write_uncompressed_avi(path: Path, frames_rgb: np.ndarray, *, bottom_up: boo
     body = b"AVI " + header + listed(b"movi", movie) + chunk(b"idx1", index)
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
+
+
+def numbered_frames(n_frames=24, height=48, width=80):
+    """Frames whose index (< 64) is written in big blocks, robust to compression."""
+    frames = np.zeros((n_frames, height, width, 3), dtype=np.uint8)
+    for t in range(n_frames):
+        for bit in range(6):
+            if t >> bit & 1:
+                frames[t, :, bit * 12 : bit * 12 + 10] = 255
+    frames[..., 0] = np.maximum(frames[..., 0], 200)  # a red cast: tests channel order
+    return frames
+
+
+def frame_number(frame):
+    return sum(
+        1 << bit for bit in range(6) if frame[:, bit * 12 + 2 : bit * 12 + 8, 1].mean() > 128
+    )

@@ -256,7 +256,7 @@ def test_rerunning_masks_replaces_the_folder_whole(road_video, tmp_path):
 
 
 def test_outputs_are_checked_before_any_decoding(road_video, tmp_path, capsys, monkeypatch):
-    import napari_gmm_background.io as io
+    import napari_gmm_background.io.video as io
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded before the outputs were checked")
@@ -301,7 +301,7 @@ def test_a_write_failing_only_when_the_file_is_closed_counts_as_failed(
     import errno
     import io
 
-    import napari_gmm_background.outputs as outputs
+    import napari_gmm_background.io.outputs as outputs
 
     opened = []
 
@@ -357,7 +357,7 @@ def test_a_mask_video_cut_short_leaves_no_output(road_video, tmp_path, monkeypat
 def test_an_interrupted_run_writes_nothing_and_says_so_in_one_line(
     road_video, tmp_path, capsys, monkeypatch
 ):
-    import napari_gmm_background.streaming as streaming
+    import napari_gmm_background.io.streaming as streaming
 
     def interrupted(*args, **kwargs):
         yield from ()
@@ -420,7 +420,7 @@ def test_a_damaged_video_is_used_and_its_losses_said_in_one_line(tmp_path, capsy
 @pytest.fixture
 def bleaching_stack(tmp_path):
     from napari_gmm_background.datasets import fluorescence_movie
-    from napari_gmm_background.images import encode_stack
+    from napari_gmm_background.io.images import encode_stack
 
     movie = fluorescence_movie(40, 64, 64, drift="bleaching", n_cells=3, seed=1)
     path = tmp_path / "cells.tif"
@@ -432,7 +432,7 @@ def test_per_frame_backgrounds_corrected_frames_masks_and_plot(bleaching_stack, 
     import cv2
 
     from napari_gmm_background import apply_background, foreground_labels
-    from napari_gmm_background.images import read_tiff_stack
+    from napari_gmm_background.io.images import read_tiff_stack
 
     path, movie = bleaching_stack
     out = path.parent / "out"
@@ -474,7 +474,7 @@ def test_per_frame_video_over_the_budget_says_what_to_do(road_video, tmp_path, c
     assert not (tmp_path / "bgs.tif").exists()
     # Selected frames only, decoded in memory: the same as the engine on them.
     assert main(args + ["--frames", "::2", "-q"]) == 0
-    from napari_gmm_background.images import read_tiff_stack
+    from napari_gmm_background.io.images import read_tiff_stack
 
     np.testing.assert_array_equal(
         read_tiff_stack(tmp_path / "bgs.tif"),

@@ -1,6 +1,6 @@
 import numpy as np
 
-from napari_gmm_background.drift import Drift
+from napari_gmm_background.engine.drift import Drift
 from napari_gmm_background.plots import drift_figure
 
 

@@ -1,7 +1,8 @@
 """Static background of videos and time-lapses by per-pixel Gaussian mixtures."""
 
-from .correction import apply_background
-from .engine import (
+from .engine.correction import apply_background
+from .engine.masks import foreground_labels
+from .engine.run import (
     METHODS,
     BackgroundModel,
     Progress,
@@ -11,7 +12,6 @@ from .engine import (
     iter_background,
     iter_fit_background_model,
 )
-from .masks import foreground_labels
 
 try:
     from ._version import version as __version__

@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .correction import MODES as CORRECTIONS
-from .engine import DEFAULT_METHOD, METHODS
-from .images import InputError
-from .io import DamagedVideoWarning
+from .engine.correction import MODES as CORRECTIONS
+from .engine.run import DEFAULT_METHOD, METHODS
+from .io.images import InputError
+from .io.video import DamagedVideoWarning
 
 __all__ = ["main"]
 
@@ -192,7 +192,7 @@ def _frame_slice(text: str) -> slice:
 
 
 def _threshold(text: str) -> float:
-    from .checks import check_number
+    from .core.checks import check_number
 
     try:
         return check_number("--threshold", float(text))
@@ -201,7 +201,7 @@ def _threshold(text: str) -> float:
 
 
 def _size(text: str) -> int:
-    from .io import parse_size
+    from .io.video import parse_size
 
     try:
         size = parse_size(text)
@@ -218,7 +218,7 @@ def _size(text: str) -> int:
 def _expand(path: Path) -> "list[Path]":
     """A folder holding videos stands for its files (each its own input);
     any other folder is one input, a sequence of frames."""
-    from .io import VIDEO_EXTENSIONS
+    from .io.video import VIDEO_EXTENSIONS
 
     if not path.is_dir():
         return [path]
@@ -237,7 +237,7 @@ def _frames_in_memory(
     A video decodes only its selected frames, and only if they (with the
     per-frame outputs asked for) fit in ``budget``.
     """
-    from .images import input_kind
+    from .io.images import input_kind
 
     truth = None
     if source is None:
@@ -248,7 +248,7 @@ def _frames_in_memory(
     elif input_kind(source) == "video":
         frames = _decode_selected(source, args, label, budget)
     else:
-        from .images import read_frames
+        from .io.images import read_frames
 
         frames = read_frames(source)
         frames = frames if args.frames is None else frames[args.frames]
@@ -258,7 +258,7 @@ def _frames_in_memory(
 
 
 def _decode_selected(source: Path, args, label: str, budget: int) -> np.ndarray:
-    from .io import format_bytes, iter_video_frames, video_info
+    from .io.video import format_bytes, iter_video_frames, video_info
 
     info = video_info(source)
     selected = range(info.n_frames)[args.frames or slice(None)]
@@ -389,8 +389,8 @@ def _process(
     From the moment its outputs are moved in, ``stop`` holds back a stop
     request, so an input is either wholly written or reported as nothing.
     """
-    from .engine import iter_background
-    from .images import (
+    from .engine.run import iter_background
+    from .io.images import (
         background_path,
         encode_image,
         encode_stack,
@@ -399,7 +399,7 @@ def _process(
         mask_output_kind,
         stack_path,
     )
-    from .outputs import PendingOutputs
+    from .io.outputs import PendingOutputs
 
     masks = targets.masks
     # Per-frame backgrounds and corrected frames need every selected frame at hand.
@@ -440,8 +440,8 @@ def _process(
             plot_file = outputs.add_file(_plot_path(targets.gain_plot))
         try:
             if is_video and not in_memory:
-                from .io import video_info
-                from .streaming import iter_video_background
+                from .io.streaming import iter_video_background
+                from .io.video import video_info
 
                 info = video_info(source)
                 selected = range(info.n_frames)[args.frames or slice(None)]
@@ -481,14 +481,14 @@ def _process(
                     progress,
                 )
             if corrected_file is not None:
-                from .correction import apply_background
+                from .engine.correction import apply_background
 
                 corrected = apply_background(
                     frames, background, mode=args.correction, dark=args.dark
                 )
                 encode_stack(corrected_file, corrected)
             if plot_file is not None:
-                from .outputs import write_file
+                from .io.outputs import write_file
                 from .plots import drift_figure
 
                 figure = drift_figure(drifts, _colour_names(frames), title=label)
@@ -527,7 +527,7 @@ def _prepare_engine(dtype, method: str, progress: _Progress) -> None:
     The first run after installing compiles them (seconds); later runs load
     them from the cache within about a second, and then nothing is shown.
     """
-    from .engine import start_warm_up
+    from .engine.run import start_warm_up
 
     thread = start_warm_up(dtype, method)
     if thread is None:
@@ -555,7 +555,7 @@ def _colour_names(frames: np.ndarray) -> "list[str] | None":
 
 
 def _drift_summary(drifts: list) -> str:
-    from .drift import change_message
+    from .engine.drift import change_message
 
     low = min(float(d.brightness.min()) for d in drifts)
     high = max(float(d.brightness.max()) for d in drifts)
@@ -575,10 +575,10 @@ def _write_masks(
     background. ``frames`` in memory, or None for a video streamed again (a
     second decoding pass) over its ``selected`` frame indices.
     """
-    from .images import MaskWriter
+    from .io.images import MaskWriter
 
     if model is None:
-        from .masks import iter_foreground_labels
+        from .engine.masks import iter_foreground_labels
 
         labels = progress.follow(
             iter_foreground_labels(frames, background, threshold=args.threshold), "masks"
@@ -593,7 +593,7 @@ def _write_masks(
             return mask.any(axis=-1) if mask.ndim == 3 else mask
 
         if frames is None:
-            from .io import iter_video_frames
+            from .io.video import iter_video_frames
 
             n = len(selected)
             frames_iter = map(outside, iter_video_frames(source, indices=selected))
@@ -641,8 +641,8 @@ def main(argv: "list[str] | None" = None) -> int:
     args.per_frame = args.per_frame or args.gain_plot is not None
     if not args.inputs and not args.sample:
         parser.error("give one or more inputs, or --sample")
-    from .gmm import EMSettings
-    from .io import memory_budget
+    from .io.video import memory_budget
+    from .methods.gmm import EMSettings
 
     try:  # the same check every path makes, before any input is read
         EMSettings(args.components, args.max_iter, args.tol)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .drift import Drift
+    from .engine.drift import Drift
 
 __all__ = ["draw_drift", "drift_figure"]
 

@@ -1,0 +1,135 @@
+"""One parameter check for every path: clear messages naming the parameter."""
+
+import numpy as np
+import pytest
+
+from napari_gmm_background import METHODS, extract_background, fit_background_model
+from napari_gmm_background.core.checks import check_count, check_number
+from napari_gmm_background.datasets import synthetic_traffic
+from napari_gmm_background.methods.motion import motionless_background
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return synthetic_traffic(n_frames=12, height=16, width=20, seed=11)[0]
+
+
+def test_counts_and_numbers():
+    assert check_count("n", 3) == 3 and check_count("n", np.int64(2)) == 2
+    for bad, error in ((0, ValueError), (True, TypeError), (2.0, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match="^n must be an integer >= 1"):
+            check_count("n", bad)
+    assert check_number("x", 0) == 0.0 and check_number("x", np.float32(1.5)) == 1.5
+    for bad, error in (
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("1", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+    ):
+        with pytest.raises(error, match="^x must be a"):
+            check_number("x", bad)
+    with pytest.raises(ValueError, match="> 0"):
+        check_number("x", 0.0, inclusive=False)
+
+
+BAD_SETTINGS = [
+    ({"n_components": 0}, "n_components"),
+    ({"n_components": True}, "n_components"),
+    ({"max_iter": 0}, "max_iter"),
+    ({"tol": float("nan")}, "tol"),
+    ({"tol": "1"}, "tol"),
+    ({"reg_covar": 0.0}, "reg_covar"),
+    ({"reg_covar": float("inf")}, "reg_covar"),
+    ({"time_axis": 1.0}, "time_axis"),
+    ({"time_axis": None}, "time_axis"),
+]
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("bad, name", BAD_SETTINGS)
+def test_every_method_names_the_bad_parameter(frames, method, bad, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        extract_background(frames, method=method, **bad)
+
+
+@pytest.mark.parametrize("bad, name", BAD_SETTINGS)
+def test_the_model_and_the_motion_tuning_check_the_same_way(frames, bad, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        fit_background_model(frames, **bad)
+    with pytest.raises((TypeError, ValueError), match=name):
+        motionless_background(frames, **bad)
+
+
+@pytest.mark.parametrize(
+    "bad, name",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"window": 0}, "window"),
+        ({"window": 2.5}, "window"),
+        ({"tolerance": float("inf")}, "tolerance"),
+        ({"n_component": 2}, "n_component"),
+    ],
+)
+def test_motion_parameters(frames, bad, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        motionless_background(frames, **bad)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, float("nan"), float("inf")])
+def test_mask_threshold(frames, threshold):
+    model = fit_background_model(frames)
+    with pytest.raises(ValueError, match="threshold"):
+        model.foreground_mask(frames, threshold=threshold)
+
+
+def test_a_mixture_on_the_stillest_frames_needs_that_many(frames):
+    doubled = np.concatenate([frames, frames])  # 24 frames, of which 19 are kept
+    with pytest.raises(ValueError, match="n_components=20 needs at least .* stillest"):
+        extract_background(doubled, method="motionless-gmm", n_components=20)
+
+
+def test_awkward_dtypes_are_computed_and_returned_in_their_type(frames):
+    grey = frames[..., 1].astype(np.float64)
+    expected = extract_background(grey)
+    for dtype in (np.float16, ">f8", ">u2"):
+        result = extract_background(grey.astype(dtype))
+        assert result.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(result.astype(float), expected, rtol=1e-3, atol=0.5)
+    with pytest.raises(TypeError, match="integers or floats"):
+        extract_background(np.arange(60).reshape(15, 2, 2).astype("m8[s]"))
+
+
+def test_64_bit_integers_beyond_exact_floats_are_refused_not_rounded():
+    constant = np.full((5, 4, 4), 2**53, np.int64)
+    np.testing.assert_array_equal(extract_background(constant), constant[0])
+    for value in (np.iinfo(np.int64).max, -(2**62)):
+        with pytest.raises(ValueError, match="2\\*\\*53"):
+            extract_background(np.full((5, 4, 4), value, np.int64))
+    with pytest.raises(ValueError, match="2\\*\\*53"):
+        extract_background(np.full((5, 4, 4), 2**64 - 5, np.uint64))
+
+
+def test_a_single_frame_with_nan_is_refused(frames):
+    single = frames[:1].astype(np.float32)
+    single[0, 3, 3, 1] = np.nan
+    for method in METHODS:
+        if method != "notebook":
+            with pytest.raises(ValueError, match="NaN"):
+                extract_background(single, method=method, n_components=1)
+
+
+def test_masks_of_nan_samples_and_frames_out_of_order_are_refused(frames, tmp_path):
+    from napari_gmm_background.io import iter_video_frames
+
+    from ..helpers import write_video
+
+    model = fit_background_model(frames)
+    holes = frames.astype(np.float32)
+    holes[2, 3, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.foreground_mask(holes)
+    path = write_video(tmp_path / "clip.avi", frames)
+    with pytest.raises(ValueError, match="must ascend"):
+        list(iter_video_frames(path, indices=range(10, 0, -1)))

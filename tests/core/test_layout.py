@@ -1,0 +1,108 @@
+"""Layouts: which axes are time, image, colour and independent stacks."""
+
+import numpy as np
+import pytest
+
+from napari_gmm_background.core.layout import (
+    Layout,
+    as_frames,
+    cast_like,
+    guess_rgb,
+    iter_by_stack,
+)
+from napari_gmm_background.core.progress import run_to_end
+
+from ..helpers import drain
+
+
+@pytest.mark.parametrize(
+    "frames_shape, rgb, stacks, image, colours",
+    [
+        ((10, 32, 48), None, (), (32, 48), 1),
+        ((10, 32, 48, 3), None, (), (32, 48), 3),
+        ((10, 32, 48, 4), None, (), (32, 48), 4),
+        ((10, 2, 32, 48), None, (2,), (32, 48), 1),  # T, C, Y, X
+        ((10, 5, 2, 32, 48), None, (5, 2), (32, 48), 1),  # T, Z, C, Y, X
+        ((10, 5, 32, 48, 3), None, (5,), (32, 48), 3),  # T, Z, Y, X, RGB
+        ((10, 5, 32, 3), False, (5,), (32, 3), 1),  # a short X is not colour when told
+        ((10, 32, 3), None, (), (32, 3), 1),  # two axes: never colour
+        ((10, 7), None, (), (1, 7), 1),
+        ((10,), None, (), (1, 1), 1),
+    ],
+)
+def test_layout_of_common_stacks(frames_shape, rgb, stacks, image, colours):
+    layout = Layout.of(frames_shape, rgb)
+    assert (layout.stack_shape, layout.image_shape, layout.n_colours) == (stacks, image, colours)
+    assert layout.spatial_shape == frames_shape[1:]
+    assert layout.stack_frames_shape == (frames_shape[0], *image, colours)
+
+
+def test_guess_rgb_is_napari_s_rule():
+    assert guess_rgb((32, 48, 3)) and guess_rgb((32, 48, 4)) and guess_rgb((5, 32, 48, 3))
+    assert not guess_rgb((32, 3)) and not guess_rgb((32, 48, 5)) and not guess_rgb((3,))
+
+
+def test_rgb_true_needs_a_colour_axis():
+    with pytest.raises(ValueError, match="rgb=True"):
+        Layout.of((10, 32, 48), rgb=True)
+
+
+def test_stacks_are_views_of_the_frames_in_index_order():
+    frames = np.arange(4 * 2 * 3 * 5 * 6).reshape(4, 2, 3, 5, 6)  # T, Z, C, Y, X
+    layout = Layout.of(frames.shape)
+    stacks = list(layout.stacks(frames))
+    assert [index for index, _ in stacks] == [(z, c) for z in range(2) for c in range(3)]
+    for (z, c), stack in stacks:
+        assert stack.shape == (4, 5, 6, 1) and np.shares_memory(stack, frames)
+        np.testing.assert_array_equal(stack[..., 0], frames[:, z, c])
+
+
+def test_iter_by_stack_runs_each_stack_and_counts_all_steps():
+    frames = np.random.default_rng(0).random((6, 3, 4, 5))  # T, C, Y, X
+    layout = Layout.of(frames.shape)
+    seen = []
+
+    def per_stack_mean(stack):
+        seen.append(stack.shape)
+        yield
+        yield
+        return stack.mean(axis=0)
+
+    steps, result = drain(
+        iter_by_stack(
+            frames, layout, iterate_stack=per_stack_mean, count_stack_steps=lambda shape: 2
+        )
+    )
+    assert seen == [(6, 4, 5, 1)] * 3
+    assert [(s.done, s.total) for s in steps] == [(i, 6) for i in range(1, 7)]
+    np.testing.assert_allclose(result, frames.mean(axis=0))
+
+
+def test_per_pixel_methods_get_all_frames_uncopied():
+    frames = np.moveaxis(np.zeros((8, 6, 5), np.uint8), 2, 0)  # a strided view
+    layout = Layout.of(frames.shape)
+
+    def whole(part):
+        assert part is frames
+        yield
+        return np.ones(part.shape[1:])
+
+    result = run_to_end(
+        iter_by_stack(
+            frames, layout, iterate_stack=whole, count_stack_steps=lambda s: 1, per_pixel=True
+        )
+    )
+    assert result.shape == (8, 6)
+
+
+def test_as_frames_and_cast_like():
+    data = np.zeros((3, 4, 5), np.uint16)
+    assert as_frames(data, 1).shape == (4, 3, 5)
+    with pytest.raises(ValueError, match="out of range"):
+        as_frames(data, 3)
+    with pytest.raises(ValueError, match="no frames"):
+        as_frames(np.zeros((0, 3)), 0)
+    with pytest.raises(TypeError, match="integers or floats"):
+        as_frames(np.zeros(3, bool), 0)
+    assert cast_like(np.array([-3.0, 2.5, 70000.0]), np.uint16).tolist() == [0, 2, 65535]
+    assert cast_like(np.array([2.25]), np.float32).dtype == np.float32
