@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from napari_gmm_background import extract_background, fit_background_model
+from napari_gmm_background import extract_background
 from napari_gmm_background.cli import main
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.io import read_video
@@ -106,31 +106,25 @@ def test_frame_folder_and_uint16_tiff_stack(tmp_path):
 
 
 @pytest.mark.parametrize("mask_target", ["masks", "masks.avi"])
-def test_foreground_masks(road_video, tmp_path, mask_target):
+@pytest.mark.parametrize("budget", ["100KB", "1GB"])  # streamed past the budget, or in memory
+def test_foreground_masks_are_the_widgets_rule(road_video, tmp_path, mask_target, budget):
     import cv2
 
+    from napari_gmm_background import foreground_labels
+
     target = tmp_path / mask_target
-    args = [
-        str(road_video),
-        "-o",
-        str(tmp_path / "bg.png"),
-        "--foreground-out",
-        str(target),
-        "--threshold",
-        "5",
-        "--memory-budget",
-        "100K",
-        "--method",
-        "notebook",
-        "-q",
-    ]
-    assert main(args) == 0
+    args = [str(road_video), "-o", str(tmp_path / "bg.png"), "--foreground-out", str(target)]
+    args += ["--threshold", "5", "--min-size", "3", "--memory-budget", budget]
+    assert main(args + ["--method", "notebook", "-q"]) == 0
     frames = read_video(road_video)
-    expected = fit_background_model(frames).foreground_mask(frames, threshold=5.0).any(axis=-1)
+    background = read_image(tmp_path / "bg.png")
+    np.testing.assert_array_equal(background, extract_background(frames, method="notebook"))
+    expected = foreground_labels(frames, background, threshold=5.0, min_size=3) > 0
     if target.suffix:
         masks = decode_with_opencv(target)[..., 0] > 127
     else:
         masks = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) > 127 for p in sorted(target.iterdir())]
+    assert expected.any() and not expected.all()
     np.testing.assert_array_equal(np.stack(masks), expected)
 
 
@@ -357,13 +351,16 @@ def test_a_mask_video_cut_short_leaves_no_output(road_video, tmp_path, monkeypat
 def test_an_interrupted_run_writes_nothing_and_says_so_in_one_line(
     road_video, tmp_path, capsys, monkeypatch
 ):
-    import napari_gmm_background.io.streaming as streaming
+    import napari_gmm_background.engine.run as run
+    from napari_gmm_background.core.plan import Plan, Step
 
-    def interrupted(*args, **kwargs):
-        yield from ()
+    def interrupt():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(streaming, "iter_background", interrupted)
+    def interrupted_plan(*args, **kwargs):  # as Ctrl-C during the fit
+        return Plan([Step(lambda: None), Step(interrupt)])
+
+    monkeypatch.setattr(run, "plan_background", interrupted_plan)
     out = tmp_path / "out"
     assert (
         main([str(road_video), "-o", str(out / "bg.png"), "--foreground-out", str(out / "m")])

@@ -1,8 +1,6 @@
 """Static background of videos and time-lapses by per-pixel Gaussian mixtures."""
 
-from .engine.correction import apply_background
-from .engine.masks import foreground_labels
-from .engine.run import (
+from .engine import (
     METHODS,
     BackgroundModel,
     Progress,
@@ -12,6 +10,8 @@ from .engine.run import (
     iter_background,
     iter_fit_background_model,
 )
+from .engine.correction import apply_background
+from .engine.masks import foreground_labels
 
 try:
     from ._version import version as __version__

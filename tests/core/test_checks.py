@@ -6,7 +6,6 @@ import pytest
 from napari_gmm_background import METHODS, extract_background, fit_background_model
 from napari_gmm_background.core.checks import check_count, check_number
 from napari_gmm_background.datasets import synthetic_traffic
-from napari_gmm_background.methods.motion import motionless_background
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +54,25 @@ def test_every_method_names_the_bad_parameter(frames, method, bad, name):
 
 
 @pytest.mark.parametrize("bad, name", BAD_SETTINGS)
-def test_the_model_and_the_motion_tuning_check_the_same_way(frames, bad, name):
+def test_the_model_checks_the_same_way(frames, bad, name):
     with pytest.raises((TypeError, ValueError), match=name):
         fit_background_model(frames, **bad)
-    with pytest.raises((TypeError, ValueError), match=name):
-        motionless_background(frames, **bad)
 
 
+@pytest.mark.parametrize("method", ["gmm", "motionless", "motionless-gmm"])
 @pytest.mark.parametrize(
     "bad, name",
     [
-        ({"n_samples": 0}, "n_samples"),
-        ({"window": 0}, "window"),
-        ({"window": 2.5}, "window"),
-        ({"tolerance": float("inf")}, "tolerance"),
+        ({"n_stillest": 0}, "n_stillest"),
+        ({"n_stillest": 2.5}, "n_stillest"),
+        ({"agreement": float("inf")}, "agreement"),
+        ({"agreement": -1.0}, "agreement"),
         ({"n_component": 2}, "n_component"),
     ],
 )
-def test_motion_parameters(frames, bad, name):
+def test_motion_settings(frames, method, bad, name):
     with pytest.raises((TypeError, ValueError), match=name):
-        motionless_background(frames, **bad)
+        extract_background(frames, method=method, **bad)
 
 
 @pytest.mark.parametrize("threshold", [-1.0, float("nan"), float("inf")])
@@ -114,10 +112,11 @@ def test_64_bit_integers_beyond_exact_floats_are_refused_not_rounded():
 def test_a_single_frame_with_nan_is_refused(frames):
     single = frames[:1].astype(np.float32)
     single[0, 3, 3, 1] = np.nan
-    for method in METHODS:
+    for method, row in METHODS.items():
         if method != "notebook":
+            one = {"n_components": 1} if row.fits_mixtures else {}
             with pytest.raises(ValueError, match="NaN"):
-                extract_background(single, method=method, n_components=1)
+                extract_background(single, method=method, **one)
 
 
 def test_masks_of_nan_samples_and_frames_out_of_order_are_refused(frames, tmp_path):

@@ -3,16 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_gmm_background.core.layout import (
-    Layout,
-    as_frames,
-    cast_like,
-    guess_rgb,
-    iter_by_stack,
-)
-from napari_gmm_background.core.progress import run_to_end
-
-from ..helpers import drain
+from napari_gmm_background.core.layout import Layout, as_frames, cast_like, guess_rgb, time_first
 
 
 @pytest.mark.parametrize(
@@ -57,44 +48,6 @@ def test_stacks_are_views_of_the_frames_in_index_order():
         np.testing.assert_array_equal(stack[..., 0], frames[:, z, c])
 
 
-def test_iter_by_stack_runs_each_stack_and_counts_all_steps():
-    frames = np.random.default_rng(0).random((6, 3, 4, 5))  # T, C, Y, X
-    layout = Layout.of(frames.shape)
-    seen = []
-
-    def per_stack_mean(stack):
-        seen.append(stack.shape)
-        yield
-        yield
-        return stack.mean(axis=0)
-
-    steps, result = drain(
-        iter_by_stack(
-            frames, layout, iterate_stack=per_stack_mean, count_stack_steps=lambda shape: 2
-        )
-    )
-    assert seen == [(6, 4, 5, 1)] * 3
-    assert [(s.done, s.total) for s in steps] == [(i, 6) for i in range(1, 7)]
-    np.testing.assert_allclose(result, frames.mean(axis=0))
-
-
-def test_per_pixel_methods_get_all_frames_uncopied():
-    frames = np.moveaxis(np.zeros((8, 6, 5), np.uint8), 2, 0)  # a strided view
-    layout = Layout.of(frames.shape)
-
-    def whole(part):
-        assert part is frames
-        yield
-        return np.ones(part.shape[1:])
-
-    result = run_to_end(
-        iter_by_stack(
-            frames, layout, iterate_stack=whole, count_stack_steps=lambda s: 1, per_pixel=True
-        )
-    )
-    assert result.shape == (8, 6)
-
-
 def test_as_frames_and_cast_like():
     data = np.zeros((3, 4, 5), np.uint16)
     assert as_frames(data, 1).shape == (4, 3, 5)
@@ -106,3 +59,11 @@ def test_as_frames_and_cast_like():
         as_frames(np.zeros(3, bool), 0)
     assert cast_like(np.array([-3.0, 2.5, 70000.0]), np.uint16).tolist() == [0, 2, 65535]
     assert cast_like(np.array([2.25]), np.float32).dtype == np.float32
+
+
+def test_time_first_is_the_shape_as_frames_gives():
+    data = np.zeros((2, 5, 3, 4))
+    assert time_first(data.shape, 1) == as_frames(data, 1).shape == (5, 2, 3, 4)
+    assert time_first(data.shape, -1) == (4, 2, 5, 3)
+    with pytest.raises(ValueError, match="out of range"):
+        time_first(data.shape, 4)

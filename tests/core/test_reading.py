@@ -10,7 +10,7 @@ from napari_gmm_background.core.reading import (
     LazyFrames,
     Reading,
     is_lazy,
-    iter_read_whole,
+    plan_read_whole,
 )
 from napari_gmm_background.datasets import synthetic_timelapse, synthetic_traffic
 from napari_gmm_background.engine.run import count_steps, iter_background
@@ -69,19 +69,21 @@ def test_parts_follow_the_chunks_of_the_data():
 
 
 def test_parts_are_read_in_strips_of_whole_row_chunks():
-    from napari_gmm_background.core.reading import count_read_steps
-
     # Parts of 4 frames (whole time chunks); rows in chunks of 10: strips of 2 chunks
     # (4 frames x 20 rows x 8 x 2 bytes = 1280 <= 1400), a step each.
     reading = Reading(itemsize=2, time_chunks=(4, 4), row_chunks=(10,) * 5, part_bytes=1400)
-    assert count_read_steps((8, 50, 8, 1), reading) == 2 * 3
     frames, _ = synthetic_timelapse(n_frames=8, height=50, width=8, seed=1)
     store = CountingArray(frames)
     lazy = LazyFrames(store, 0, reading)
     (_, stack), *_ = lazy.stacks(Layout.of(frames.shape))
-    steps, part = drain(stack.iter_read_part(slice(0, 4)))
-    assert len(steps) == stack.count_strips(slice(0, 4)) and store.largest_read <= 4 * 20 * 8 * 2
-    np.testing.assert_array_equal(part[..., 0], frames[:4])
+    stack.keep_rows([(0, 50)])
+    assert stack.parts() == [slice(0, 4), slice(4, 8)]
+    reads = stack.part_reads(slice(0, 4))
+    assert len(reads) == 3 and sum(len(stack.part_reads(part)) for part in stack.parts()) == 6
+    for read in reads:
+        read()
+    assert store.largest_read <= 4 * 20 * 8 * 2
+    np.testing.assert_array_equal(stack.frames(slice(0, 4))[..., 0], frames[:4])
 
 
 @pytest.mark.parametrize("method", IN_BLOCKS)
@@ -154,7 +156,9 @@ def test_reading_whole_keeps_the_axes_and_computes_half_floats_as_float32():
     data = np.arange(5 * 3 * 4, dtype=np.float16).reshape(3, 5, 4)
     frames = LazyFrames(da.from_array(data, chunks=1), 1, Reading.of(data))
     assert frames.shape == (5, 3, 4) and frames.dtype == np.float32
-    whole = run_to_end(iter_read_whole(da.from_array(data), 1, Reading(itemsize=4, part_bytes=8)))
+    plan = plan_read_whole(da.from_array(data), 1, Reading(itemsize=4, part_bytes=8))
+    steps, whole = drain(plan.run())
+    assert len(steps) == 5  # a frame of 3 x 4 float32 a part
     assert whole.dtype == np.float32 and whole.shape == data.shape
     np.testing.assert_array_equal(whole, data.astype(np.float32))
 

@@ -131,7 +131,7 @@ def test_parameters_are_checked_once_for_every_method():
 
 
 def test_the_command_line_offers_exactly_the_table(capsys):
-    from napari_gmm_background.cli import _parser
+    from napari_gmm_background.cli.arguments import parser as _parser
 
     [method_action] = [a for a in _parser()._actions if a.dest == "method"]
     assert list(method_action.choices) == ALL_METHODS
@@ -180,7 +180,7 @@ def test_after_warm_up_a_run_compiles_nothing(tmp_path):
 from numba.core import event
 from napari_gmm_background import extract_background
 from napari_gmm_background.datasets import synthetic_traffic
-from napari_gmm_background.engine.run import is_warm, warm_up
+from napari_gmm_background.engine import is_warm, warm_up
 import numpy as np
 compiled = []
 class Listener(event.Listener):

@@ -4,7 +4,6 @@ import pytest
 from napari_gmm_background.io import (
     VideoReadError,
     iter_video_frames,
-    memory_budget,
     open_video,
     read_video,
     read_video_dask,
@@ -137,18 +136,6 @@ def test_grey_video_opens_single_channel(tmp_path):
     np.testing.assert_array_equal(data, np.rint(read_video(path).mean(axis=-1)))
     colour_data, metadata = open_video(write_video(tmp_path / "colour.avi", colour))
     assert colour_data.shape == (6, 48, 80, 3) and "grey" not in metadata
-
-
-def test_memory_budget_setting(monkeypatch):
-    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", "1.5M")
-    assert memory_budget() == int(1.5 * 2**20)
-    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", "12345")
-    assert memory_budget() == 12345
-    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", "lots")
-    with pytest.raises(ValueError, match="500M or 2G"):
-        memory_budget()
-    monkeypatch.delenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET")
-    assert 0 < memory_budget()
 
 
 @pytest.fixture(scope="module")

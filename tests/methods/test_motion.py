@@ -7,13 +7,8 @@ from napari_gmm_background.datasets import (
     synthetic_timelapse,
     synthetic_traffic,
 )
-from napari_gmm_background.methods.motion import (
-    count_motionless_steps,
-    estimate_noise,
-    iter_motionless_background,
-    motion_scores,
-    motionless_background,
-)
+from napari_gmm_background.engine import count_steps, iter_background
+from napari_gmm_background.methods.motion import estimate_noise, motion_scores
 
 from ..helpers import drain
 
@@ -85,7 +80,7 @@ def test_motionless_options_and_errors():
 def test_refinement_averages_the_noise_of_the_few_kept_frames():
     frames, truth = synthetic_traffic(n_frames=120, height=60, width=80, noise=12.0, seed=4)
     refined = extract_background(frames, method="motionless")
-    few_frames_only = motionless_background(frames, tolerance=0.0)
+    few_frames_only = extract_background(frames, method="motionless", agreement=0.0)
     # Seed rule and 19-frame median both carry the noise; the refined median does not.
     assert age(refined, truth) < 0.6 * age(few_frames_only, truth)
     assert age(refined, truth) < 0.6 * age(extract_background(frames, method="notebook"), truth)
@@ -123,12 +118,12 @@ def test_integer_and_float_data_give_the_same_background():
 
 def test_progress_steps_and_cancel():
     frames, _ = synthetic_traffic(n_frames=40, height=30, width=40, seed=2)
-    for statistic in ("median", "gmm"):
-        steps, result = drain(iter_motionless_background(frames, statistic=statistic))
-        assert len(steps) == count_motionless_steps(frames.shape, 0, statistic)
+    for method in ("motionless", "motionless-gmm", "gmm"):
+        steps, result = drain(iter_background(frames, method=method))
+        assert len(steps) == count_steps(frames.shape, method=method)
         assert steps[-1].done == steps[-1].total == len(steps)
-        np.testing.assert_array_equal(result, motionless_background(frames, statistic=statistic))
-    generator = iter_motionless_background(frames)
+        np.testing.assert_array_equal(result, extract_background(frames, method=method))
+    generator = iter_background(frames, method="motionless")
     next(generator)
     generator.close()  # abandoning between steps is allowed
 
@@ -139,10 +134,10 @@ def test_bad_values_and_parameters_are_refused():
     with pytest.raises(ValueError, match="NaN or infinite"):
         extract_background(frames, method="motionless")
     good = np.zeros((10, 8, 8), dtype=np.uint8)
-    with pytest.raises(ValueError, match="n_samples"):
-        motionless_background(good, n_samples=0)
-    with pytest.raises(ValueError, match="tolerance"):
-        motionless_background(good, tolerance=-1)
+    with pytest.raises(ValueError, match="n_stillest"):
+        extract_background(good, method="motionless", n_stillest=0)
+    with pytest.raises(ValueError, match="agreement"):
+        extract_background(good, method="motionless", agreement=-1)
 
 
 def test_noise_estimate_matches_the_noise_added():

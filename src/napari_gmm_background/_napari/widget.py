@@ -1,16 +1,15 @@
 """napari widget: the per-pixel GMM background of any image layer.
 
-Thin glue: it picks the frames, runs the engine's progress generator
-(:func:`napari_gmm_background.iter_background`, the one
-``extract_background`` runs) in napari's ``thread_worker``, and turns the
-result into layers. Nothing is added until a run has finished.
+Thin glue: it picks the frames, plans the job (:mod:`.job`: the engine's
+plan, the one ``extract_background`` runs, and the corrected stack and
+masks), runs it in napari's ``thread_worker`` and turns the result into
+layers. Nothing is added until a run has finished.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -23,168 +22,25 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..engine.run import DEFAULT_METHOD, METHODS
+from ..engine.table import DEFAULT_METHOD, METHODS, Settings
+from .job import (
+    OUTPUTS,
+    JobFailed,
+    JobResult,
+    RunSettings,
+    default_time_axis,
+    display_range,
+    lazy_view,
+    plan_job,
+    result_tag,
+    run_job,
+    time_axis_doubt,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
+
     import napari
-    import numpy as np
-
-# Axis labels that name the time axis, compared in lower case.
-TIME_AXIS_LABELS = ("t", "time", "frame", "frames")
-
-# What a run adds: the background, the stack with the background applied, or both.
-OUTPUTS = ("background", "corrected stack", "background and corrected stack")
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What one run was asked to do, fixed when it starts."""
-
-    layer_name: str
-    rgb: bool
-    time_axis: int
-    frames: slice
-    n_components: int
-    method: str
-    max_iter: int
-    tol: float
-    reg_covar: float
-    mask_threshold: "float | None"
-    scale: tuple
-    translate: tuple
-    per_frame: bool = False
-    output: str = OUTPUTS[0]
-    correction: str = "subtract"
-    dark: float = 0.0
-    min_size: int = 0
-    # The input layer's look, which its results keep (channels stay told apart).
-    units: tuple = ()
-    axis_labels: tuple = ()
-    colormap: Any = None
-    blending: "str | None" = None
-    # How a lazy layer is read (napari_gmm_background.reading.Reading); None in memory.
-    reading: Any = None
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """What a run made: the layers' data and what to tell the user."""
-
-    background: "np.ndarray | None"
-    corrected: "np.ndarray | None"
-    mask: "np.ndarray | None"
-    message: str = ""
-    drifts: "list | None" = None
-    """Per-frame runs: each stack's :class:`napari_gmm_background.drift.Drift`."""
-
-
-@dataclass(frozen=True)
-class JobFailed:
-    """A run that stopped on bad input, with the message for the user."""
-
-    message: str
-
-
-def background_job(frames: Any, settings: RunSettings):
-    """Generator run by the worker: yields progress, returns the layers' data.
-
-    Runs :func:`napari_gmm_background.engine.iter_background`, the generator
-    ``extract_background`` runs, then :func:`napari_gmm_background.apply_background`
-    and :func:`napari_gmm_background.foreground_labels` where asked for, and
-    returns a :class:`JobResult`, or a :class:`JobFailed` for input the
-    engine refuses.
-    """
-
-    from ..core.reading import iter_read_whole
-    from ..engine.correction import apply_background
-    from ..engine.drift import change_message
-    from ..engine.masks import iter_foreground_labels
-    from ..engine.run import iter_background
-
-    try:
-        # A lazy layer (dask, zarr, a video decoded on demand) is read here, off
-        # the GUI thread: by gmm and motionless a block of rows at a time.
-        reading = settings.reading
-        if _reads_whole_first(settings):
-            frames = yield from iter_read_whole(frames, settings.time_axis, reading)
-            reading = None
-        result = yield from iter_background(
-            frames,
-            method=settings.method,
-            time_axis=settings.time_axis,
-            rgb=settings.rgb,
-            n_components=settings.n_components,
-            max_iter=settings.max_iter,
-            tol=settings.tol,
-            reg_covar=settings.reg_covar,
-            per_frame=settings.per_frame,
-            reading=reading,
-        )
-        message = ""
-        background, drifts = result, None
-        if settings.per_frame:
-            background, drifts = result
-            message = _drift_message(drifts, change_message(drifts))
-        corrected = None
-        if settings.output != OUTPUTS[0]:
-            corrected = apply_background(
-                frames,
-                background,
-                mode=settings.correction,
-                dark=settings.dark,
-                time_axis=settings.time_axis,
-            )
-            yield
-        mask = None
-        if settings.mask_threshold is not None:
-            mask = yield from iter_foreground_labels(
-                frames,
-                background,
-                threshold=settings.mask_threshold,
-                min_size=settings.min_size,
-                time_axis=settings.time_axis,
-                rgb=settings.rgb,
-            )
-    except (ValueError, TypeError, MemoryError) as error:
-        return JobFailed(str(error) or type(error).__name__)
-    except Exception as error:  # a decoder's or a kernel's: said, and the viewer keeps working
-        return JobFailed(f"{type(error).__name__}: {error}")
-    wants_background = settings.output != OUTPUTS[1]
-    return JobResult(background if wants_background else None, corrected, mask, message, drifts)
-
-
-def count_job_steps(frames: Any, settings: RunSettings) -> int:
-    """How many steps :func:`background_job` yields for these frames and settings."""
-    from ..core.reading import count_whole_read_steps
-    from ..engine.run import count_steps
-
-    whole_first = _reads_whole_first(settings)
-    wants_mask = settings.mask_threshold is not None
-    # The engine's steps (with its reading), the correction and a step per mask.
-    steps = count_steps(
-        frames.shape,
-        method=settings.method,
-        time_axis=settings.time_axis,
-        rgb=settings.rgb,
-        per_frame=settings.per_frame,
-        reading=None if whole_first else settings.reading,
-    )
-    steps += (settings.output != OUTPUTS[0]) + wants_mask * frames.shape[settings.time_axis]
-    if whole_first:
-        steps += count_whole_read_steps(frames.shape, settings.time_axis, settings.reading)
-    return steps
-
-
-def _drift_message(drifts: list, changes: str) -> str:
-    """How the background drifted, for the status line: brightness and change frames."""
-    import numpy as np
-
-    brightness = np.mean([one.brightness for one in drifts], axis=0)
-    said = (
-        f"background brightness from {brightness.min():.2f} to {brightness.max():.2f} "
-        "of the first frame's"
-    )
-    return f"{said}; {changes}" if changes else said
 
 
 class BackgroundWidget(Container):
@@ -205,17 +61,22 @@ class BackgroundWidget(Container):
         self.drift_plot = None
         self.warm_up_thread = None
         self._axis_doubt = ""  # what the status line last said about the time axis
+        self._make_controls()
+        self._show_what_applies()
+        self._connect()
+        active = viewer.layers.selection.active
+        if active in self.image.choices:
+            self.image.value = active
+        # The kernels the selected layer and method need are compiled (first use
+        # after installing) or loaded while the user sets things up, not after the click.
+        self._warm_up()
+        self._on_image_changed(self.image.value)
 
+    def _make_controls(self) -> None:
+        """Every control, in the order they are shown."""
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.time_axis = SpinBox(
             label="time axis", min=0, max=0, tooltip="layer axis that is time (frames)"
-        )
-        self.n_components = SpinBox(
-            label="components",
-            value=2,
-            min=1,
-            max=12,
-            tooltip="Gaussians per pixel; the background is the heaviest",
         )
         self.method = ComboBox(
             label="method",
@@ -223,6 +84,35 @@ class BackgroundWidget(Container):
             value=DEFAULT_METHOD,
             tooltip="\n".join(f"{row.name}: {row.summary}." for row in METHODS.values()),
         )
+        self.n_components = SpinBox(
+            label="components",
+            value=Settings.n_components,
+            min=1,
+            max=12,
+            tooltip="Gaussians per pixel; the background is the heaviest",
+        )
+        self._make_frame_controls()
+        self._make_output_controls()
+        self._make_em_controls()
+        self.run_button = PushButton(text="Extract background")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        # Long messages wrap onto more lines instead of widening the dock for good.
+        self.status.native.setWordWrap(True)
+        self.extend(
+            [
+                self.image, self.time_axis, self.method, self.n_components,
+                self.first_frame, self.stop_frame, self.frame_step, self.per_frame,
+                self.output, self.correction, self.dark,
+                self.foreground, self.threshold, self.min_size,
+                self.advanced, self.max_iter, self.tol, self.reg_covar,
+                self.run_button, self.cancel_button, self.status,
+            ]
+        )  # fmt: skip
+        # A dock widget, not a panel: leave the canvas most of the window.
+        self.native.setMaximumWidth(420)
+
+    def _make_frame_controls(self) -> None:
         self.first_frame = SpinBox(label="first frame", min=0, max=2**31 - 1)
         self.stop_frame = SpinBox(
             label="stop frame",
@@ -239,6 +129,8 @@ class BackgroundWidget(Container):
                 "changes suddenly"
             ),
         )
+
+    def _make_output_controls(self) -> None:
         self.output = ComboBox(label="add", choices=list(OUTPUTS), value=OUTPUTS[0])
         self.correction = ComboBox(
             label="correction",
@@ -276,11 +168,13 @@ class BackgroundWidget(Container):
             max=2**31 - 1,
             tooltip="objects of fewer pixels are dropped from the mask",
         )
+
+    def _make_em_controls(self) -> None:
         self.advanced = CheckBox(text="advanced EM settings")
-        self.max_iter = SpinBox(label="max iterations", value=100, min=1, max=100_000)
+        self.max_iter = SpinBox(label="max iterations", value=Settings.max_iter, min=1, max=100_000)
         self.tol = FloatSpinBox(
             label="tolerance",
-            value=1e-3,
+            value=Settings.tol,
             min=1e-9,
             max=10.0,
             step=1e-4,
@@ -288,71 +182,32 @@ class BackgroundWidget(Container):
         )
         self.reg_covar = FloatSpinBox(
             label="variance floor",
-            value=1e-6,
+            value=Settings.reg_covar,
             min=1e-9,
             max=1e6,
             step=1e-7,
             tooltip="added to every variance",
         )
-        self.run_button = PushButton(text="Extract background")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(value="")
-        # Long messages wrap onto more lines instead of widening the dock for good.
-        self.status.native.setWordWrap(True)
-        self.extend(
-            [
-                self.image,
-                self.time_axis,
-                self.method,
-                self.n_components,
-                self.first_frame,
-                self.stop_frame,
-                self.frame_step,
-                self.per_frame,
-                self.output,
-                self.correction,
-                self.dark,
-                self.foreground,
-                self.threshold,
-                self.min_size,
-                self.advanced,
-                self.max_iter,
-                self.tol,
-                self.reg_covar,
-                self.run_button,
-                self.cancel_button,
-                self.status,
-            ]
-        )
-        # A dock widget, not a panel: leave the canvas most of the window.
-        self.native.setMaximumWidth(420)
-        self.threshold.visible = False
-        self.min_size.visible = False
-        self.correction.visible = False
-        self.dark.visible = False
-        for widget in self._advanced_widgets:
-            widget.visible = False
 
+    def _show_what_applies(self) -> None:
+        """Settings that the current choices do not use stay hidden."""
+        self._show_mask_settings(self.foreground.value)
+        self._show_correction_settings(self.output.value)
+        self._on_method_changed(self.method.value)
+
+    def _connect(self) -> None:
         self.foreground.changed.connect(self._show_mask_settings)
         self.output.changed.connect(self._show_correction_settings)
         self.advanced.changed.connect(self._show_advanced)
         self.method.changed.connect(self._on_method_changed)
-        self._on_method_changed(self.method.value)
         self.image.changed.connect(self._on_image_changed)
         self.time_axis.changed.connect(self._check_time_axis)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._refresh_layers)
-        active = viewer.layers.selection.active
-        if active in self.image.choices:
-            self.image.value = active
-        # The kernels the selected layer and method need are compiled (first use
-        # after installing) or loaded while the user sets things up, not after the click.
+            getattr(self._viewer.layers.events, event).connect(self._refresh_layers)
         self.image.changed.connect(self._warm_up)
         self.method.changed.connect(self._warm_up)
-        self._warm_up()
-        self._on_image_changed(self.image.value)
 
     # -- choices -------------------------------------------------------------
     @property
@@ -428,7 +283,7 @@ class BackgroundWidget(Container):
 
     def _warm_up(self, _value=None) -> "threading.Thread | None":
         """Prepare the engine for the selected layer's dtype and method in a background thread."""
-        from ..engine.run import start_warm_up
+        from ..engine.compiling import start_warm_up
 
         layer = self.image.value
         dtype = getattr(getattr(layer, "data", None), "dtype", None)
@@ -455,19 +310,24 @@ class BackgroundWidget(Container):
 
         from napari.qt.threading import create_worker
 
-        from ..engine.run import is_warm
+        from ..core.memory import release_read_buffers_when_freed
+        from ..engine.compiling import is_warm
 
-        steps = count_job_steps(frames, settings)
+        try:
+            plan = plan_job(frames, settings)
+        except (ValueError, TypeError) as error:
+            self._say(f"{layer.name}: {error}", warn=True)
+            return None
         if settings.reading is not None:
-            _release_read_buffers_when_freed()
+            release_read_buffers_when_freed()
         # The job is made here so that a cancelled one can be closed at once:
         # closing it lets go of everything it read (a lazy layer's frames).
-        job = background_job(frames, settings)
+        job = run_job(plan)
         self.job = job
         worker = create_worker(
             _run_job,
             job,
-            _progress={"total": steps, "desc": f"Background of {layer.name}"},
+            _progress={"total": plan.n_steps, "desc": f"Background of {layer.name}"},
         )
         worker.returned.connect(lambda result: self._on_returned(result, settings))
         worker.aborted.connect(job.close)
@@ -491,8 +351,10 @@ class BackgroundWidget(Container):
             self._worker.quit()
 
     def _on_finished(self):
+        from ..core.memory import give_memory_back
+
         self._worker = None
-        _give_memory_back()
+        give_memory_back()
         if not self._alive():
             return
         self.run_button.enabled = True
@@ -530,11 +392,10 @@ class BackgroundWidget(Container):
                 "select more frames or fewer components."
             )
         index = (slice(None),) * time_axis + (frames_slice,)
-        frames = _lazy(data)[index]
+        frames = lazy_view(data)[index]
         reading = None
         if not isinstance(frames, np.ndarray):
             reading = self._reading(layer, frames, time_axis)
-        scale = tuple(layer.scale)
         scale = tuple(layer.scale)
         translate = tuple(layer.translate)
         settings = RunSettings(
@@ -570,16 +431,22 @@ class BackgroundWidget(Container):
         budget; runs that need every frame in memory at once (the other
         methods, per-frame backgrounds, foreground masks) must fit it whole.
         """
+        from dask.utils import format_bytes
+
+        from ..core.layout import Layout, time_first
+        from ..core.memory import memory_budget
         from ..core.reading import READ_BLOCK_BYTES, Reading
-        from ..engine.run import METHODS
-        from ..io.video import format_bytes, memory_budget
+        from ..engine.run import reads_in_blocks
 
         budget = memory_budget()
         block_bytes = min(READ_BLOCK_BYTES, budget // 2)
         reading = Reading.of(frames, time_axis, layer.rgb, block_bytes=block_bytes)
         method = METHODS[self.method.value]
-        # Masks are made from every frame at once too (see _reads_whole_first).
-        in_blocks = method.reads_lazy_data_in_blocks(per_frame=self.per_frame.value)
+        layout = Layout.of(time_first(frames.shape, time_axis), layer.rgb)
+        in_blocks = reads_in_blocks(
+            method, layout, per_frame=self.per_frame.value, keep_model=False
+        )
+        # Masks are made from every frame at once too (RunSettings.reads_whole_first).
         whole = not in_blocks or self.foreground.value
         size = math.prod(frames.shape) * reading.itemsize
         if whole and size > budget:
@@ -707,132 +574,6 @@ class BackgroundWidget(Container):
         return add(data, name=name, **attributes)
 
 
-def _reads_whole_first(settings: RunSettings) -> bool:
-    """Whether a run reads its lazy frames whole before the background: masks need them all."""
-    return settings.reading is not None and settings.mask_threshold is not None
-
-
-def _lazy(data):
-    """Layer data to select frames from without reading any: in memory, or dask.
-
-    A lazily decoded video and arrays that read on demand (zarr, h5py) are
-    seen as dask arrays along their own chunks, so selecting frames in the
-    GUI thread reads nothing; the run reads them in its worker.
-    """
-    import numpy as np
-
-    if isinstance(data, np.ndarray) or hasattr(data, "__dask_graph__"):
-        return data
-    if hasattr(data, "to_dask"):
-        return data.to_dask()
-    import dask.array as da
-
-    return da.from_array(data, chunks=getattr(data, "chunks", None) or "auto")
-
-
-def _release_read_buffers_when_freed() -> None:
-    """Have glibc return every buffer over 128 KiB to the system when it is freed.
-
-    Reading a lazy layer (dask, zarr) decompresses chunks of a few MB, again
-    and again, in several threads. glibc's default raises its mmap threshold
-    past the largest buffer freed so far, so these come from per-thread
-    heaps that keep 60-150 MB for the viewer's lifetime, even after a
-    cancel. A fixed threshold (glibc's own default before it adapts) maps
-    and unmaps each; speed measured unchanged. Elsewhere nothing.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc (musl)
-        pass
-
-
-def _give_memory_back() -> None:
-    """Return the heap a finished or cancelled run freed to the system (glibc only).
-
-    Reading a lazy layer leaves many small freed blocks in the C heap, which
-    glibc keeps for the process (about 100 MB after a 600 MB dask layer)
-    unless asked; distributed's workers ask the same way. Elsewhere nothing.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl)
-        pass
-
-
 def _run_job(job):
     """The worker's generator: ``job``'s steps and result (``job`` stays closable from outside)."""
     return (yield from job)
-
-
-def result_tag(settings: RunSettings) -> str:
-    """What tells a run's results apart, for their layer names: "gmm", "fluorescence, per frame".
-
-    Runs with other methods or settings add layers of their own, to compare
-    side by side; a re-run with the same settings replaces its layers.
-    """
-    from ..engine.run import METHODS
-
-    parts = [settings.method]
-    if settings.per_frame:
-        parts.append("per frame")
-    frames = settings.frames
-    if frames != slice(None):
-        start, stop, step = frames.start or 0, frames.stop, frames.step or 1
-        parts.append(f"frames {start}:{'' if stop is None else stop}" + (f":{step}" * (step != 1)))
-    if METHODS[settings.method].fits_mixtures and settings.n_components != 2:
-        parts.append(f"{settings.n_components} components")
-    return ", ".join(parts)
-
-
-def default_time_axis(layer) -> int:
-    """A layer's time axis: the one labelled as time, else its longest stack axis.
-
-    Stack axes are those before the image: all but the last two (three for
-    RGB). A C,T,Y,X stack without labels then runs over its frames, not its
-    two channels; equal lengths go to the first.
-    """
-    labels = [str(label).lower() for label in getattr(layer, "axis_labels", ())]
-    for index, label in enumerate(labels):
-        if label in TIME_AXIS_LABELS:
-            return index
-    shape = layer.data.shape
-    candidates = range(max(len(shape) - (3 if layer.rgb else 2), 0))
-    return max(candidates, key=lambda axis: (shape[axis], -axis), default=0)
-
-
-def time_axis_doubt(layer, time_axis: int) -> str:
-    """A warning when ``time_axis`` is much shorter than another stack axis of ``layer``."""
-    shape = layer.data.shape
-    stack_axes = range(max(len(shape) - (3 if layer.rgb else 2), 0))
-    if time_axis not in stack_axes:
-        return ""
-    longest = max(stack_axes, key=lambda axis: (shape[axis], -axis))
-    if shape[longest] >= 2 * shape[time_axis]:
-        return (
-            f"Axis {time_axis} of {layer.name} has {shape[time_axis]} steps and axis "
-            f"{longest} has {shape[longest]}: is axis {longest} time? The time axis is "
-            "the one the background is taken over."
-        )
-    return ""
-
-
-def display_range(image: "np.ndarray") -> tuple:
-    """Contrast limits that show an image well: its 0.1-99.9 percentiles."""
-    import numpy as np
-
-    low, high = (float(v) for v in np.percentile(image, [0.1, 99.9]))
-    if high <= low:
-        low, high = float(image.min()), float(image.max())
-        if high <= low:
-            high = low + 1.0
-    return low, high

@@ -5,8 +5,8 @@ trailing colour axis (RGB or RGBA, as napari's ``rgb`` layers), and any
 number of other axes (channels, Z slices, positions...). Those other axes are
 independent stacks: a T, C, Y, X time-lapse is C separate movies, and a
 method that looks at neighbouring pixels must never mix them. So every
-method works on one stack at a time, shaped (T, Y, X, colours), and
-:func:`iter_by_stack` runs it over all of them.
+method works on one stack at a time, shaped (T, Y, X, colours); a run's
+plan (:mod:`napari_gmm_background.engine.run`) hands it each in turn.
 
 Numbers only: arrays in, arrays out.
 """
@@ -14,13 +14,11 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from .progress import Progress
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
@@ -31,7 +29,7 @@ __all__ = [
     "as_frames",
     "cast_like",
     "guess_rgb",
-    "iter_by_stack",
+    "time_first",
 ]
 
 NON_FINITE_MESSAGE = (
@@ -94,6 +92,14 @@ def native_part(data: "ArrayLike") -> np.ndarray:
                 "float64 if the rounding is acceptable"
             )
     return array
+
+
+def time_first(shape: tuple, time_axis: int) -> tuple:
+    """``shape`` with its ``time_axis`` first: the shape :func:`as_frames` gives."""
+    check_time_axis(time_axis, len(shape))
+    shape = list(shape)
+    shape.insert(0, shape.pop(time_axis % len(shape)))
+    return tuple(shape)
 
 
 def check_time_axis(time_axis: int, ndim: int) -> None:
@@ -196,64 +202,3 @@ class Layout:
         shape = self.stack_frames_shape
         for index in np.ndindex(*self.stack_shape):
             yield index, frames[(slice(None), *index)].reshape(shape)
-
-
-def iter_by_stack(
-    frames: np.ndarray,
-    layout: Layout,
-    *,
-    iterate_stack: "Callable[[np.ndarray], Generator[Progress, None, np.ndarray]]",
-    count_stack_steps: "Callable[[tuple], int]",
-    per_pixel: bool = False,
-) -> "Generator[Progress, None, np.ndarray]":
-    """Run a method on every stack of time-first ``frames``; a progress generator.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray
-        Time-first frames (see :func:`as_frames`).
-    layout : Layout
-        Their layout.
-    iterate_stack : callable
-        Takes one (T, Y, X, colours) stack; a generator that yields a
-        :class:`Progress` per step and returns the stack's background as a
-        (Y, X, colours) float array.
-    count_stack_steps : callable
-        How many steps ``iterate_stack`` yields for frames of a given shape.
-    per_pixel : bool
-        The method treats every pixel-channel on its own, so the layout does
-        not matter to it: it is handed all of ``frames`` at once, as they
-        are (no copy), and returns ``frames``' shape without time.
-
-    Yields
-    ------
-    Progress
-        One per step of every stack, counted over all stacks.
-
-    Returns
-    -------
-    numpy.ndarray
-        The background, float: the layout's ``spatial_shape``.
-    """
-    if per_pixel:
-        parts = iter([((), frames)])
-        total = count_stack_steps(frames.shape)
-        background = np.empty(layout.spatial_shape)
-    else:
-        # Frames read on demand (napari_gmm_background.reading.LazyFrames) hand
-        # out stacks that read themselves; arrays are viewed.
-        parts = frames.stacks(layout) if hasattr(frames, "stacks") else layout.stacks(frames)
-        total = count_stack_steps(layout.stack_frames_shape) * layout.n_stacks
-        background = np.empty(layout.stack_shape + layout.stack_frames_shape[1:])
-    done = 0
-    for index, part in parts:
-        generator = iterate_stack(part)
-        while True:
-            try:
-                next(generator)
-            except StopIteration as stop:
-                background[index] = stop.value
-                break
-            done += 1
-            yield Progress(done, total)
-    return background.reshape(layout.spatial_shape)

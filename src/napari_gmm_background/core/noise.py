@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseModel", "estimate_noise_model"]
+__all__ = ["NoiseModel", "NoiseSampler", "estimate_noise_model"]
 
 # Pixels sampled to fit the model: enough for ten bins of a thousand each.
 _SAMPLE_PIXELS = 20_000
@@ -73,28 +73,49 @@ def estimate_noise_model(frames: np.ndarray, *, max_pixels: int = _SAMPLE_PIXELS
     -------
     NoiseModel
     """
-    n_frames = frames.shape[0]
-    quantum = 1.0 / 12 if np.issubdtype(frames.dtype, np.integer) else 0.0
-    flat = frames.reshape(n_frames, -1)
-    if n_frames < 2 or flat.shape[1] == 0:
-        return NoiseModel(0.0, 0.0, max(quantum, 1e-12))
-    step = max(1, flat.shape[1] // max_pixels)
-    samples = flat[:, ::step].astype(np.float64)
-    variance = (np.median(np.abs(np.diff(samples, axis=0)), axis=0) / _MAD_OF_DIFFERENCES) ** 2
-    level = np.median(samples, axis=0)
-    edges = np.unique(np.quantile(level, np.linspace(0, 1, _N_BINS + 1)))
-    bins = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, max(len(edges) - 2, 0))
-    centres, variances = [], []
-    for index in np.unique(bins):
-        inside = bins == index
-        centres.append(np.median(level[inside]))
-        variances.append(np.median(variance[inside]))
-    centres, variances = np.array(centres), np.array(variances)
-    floor = max(0.25 * float(variances.min()), quantum, 1e-12)
-    # A slope shows only over levels several noise deviations apart.
-    if len(centres) < 2 or np.ptp(centres) < 10 * math.sqrt(float(np.median(variances))):
-        return NoiseModel(float(np.median(variances)), 0.0, floor)
-    gain, read_variance = np.polyfit(centres, variances, 1)
-    if gain < 0:  # noise does not fall with brightness: a constant is the better model
-        return NoiseModel(float(np.median(variances)), 0.0, floor)
-    return NoiseModel(float(read_variance), float(gain), floor)
+    sampler = NoiseSampler(frames.shape, frames.dtype, max_pixels=max_pixels)
+    for t, frame in enumerate(frames):
+        sampler.add(t, frame)
+    return sampler.model()
+
+
+class NoiseSampler:
+    """:func:`estimate_noise_model` fed one frame at a time (frames streamed from disk).
+
+    Keeps the same evenly spread pixels of every frame, in the frames'
+    dtype; :meth:`model` is then the model of the whole stack, exactly.
+    """
+
+    def __init__(self, shape: tuple, dtype, *, max_pixels: int = _SAMPLE_PIXELS):
+        n_frames, n_values = shape[0], math.prod(shape[1:])
+        self.step = max(1, n_values // max_pixels)
+        self.quantum = 1.0 / 12 if np.issubdtype(dtype, np.integer) else 0.0
+        self.samples = np.empty((n_frames, len(range(0, n_values, self.step))), dtype=dtype)
+
+    def add(self, t: int, frame: np.ndarray) -> None:
+        """Take frame ``t`` (any order)."""
+        self.samples[t] = frame.reshape(-1)[:: self.step]
+
+    def model(self) -> NoiseModel:
+        samples, quantum = self.samples, self.quantum
+        if len(samples) < 2 or samples.shape[1] == 0:
+            return NoiseModel(0.0, 0.0, max(quantum, 1e-12))
+        samples = samples.astype(np.float64)
+        variance = (np.median(np.abs(np.diff(samples, axis=0)), axis=0) / _MAD_OF_DIFFERENCES) ** 2
+        level = np.median(samples, axis=0)
+        edges = np.unique(np.quantile(level, np.linspace(0, 1, _N_BINS + 1)))
+        bins = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, max(len(edges) - 2, 0))
+        centres, variances = [], []
+        for index in np.unique(bins):
+            inside = bins == index
+            centres.append(np.median(level[inside]))
+            variances.append(np.median(variance[inside]))
+        centres, variances = np.array(centres), np.array(variances)
+        floor = max(0.25 * float(variances.min()), quantum, 1e-12)
+        # A slope shows only over levels several noise deviations apart.
+        if len(centres) < 2 or np.ptp(centres) < 10 * math.sqrt(float(np.median(variances))):
+            return NoiseModel(float(np.median(variances)), 0.0, floor)
+        gain, read_variance = np.polyfit(centres, variances, 1)
+        if gain < 0:  # noise does not fall with brightness: a constant is the better model
+            return NoiseModel(float(np.median(variances)), 0.0, floor)
+        return NoiseModel(float(read_variance), float(gain), floor)

@@ -1,33 +1,37 @@
-"""Progress of long runs: one type, and the two ways generators are driven.
+"""Progress of long runs: one type, and running a progress generator to its end.
 
-Every long computation in this package is a generator that yields
-:class:`Progress` and returns its result (``StopIteration.value``), so that
-napari's ``thread_worker``, the command line's progress bar and a plain call
-all drive the same code.
+Every long computation in this package is a plan
+(:mod:`napari_gmm_background.core.plan`) whose run is a generator that
+yields :class:`Progress` and returns its result (``StopIteration.value``),
+so that napari's ``thread_worker``, the command line's progress bar and a
+plain call all drive the same code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-__all__ = ["Progress", "relay", "renumber", "run_to_end", "share"]
+__all__ = ["Progress", "run_to_end"]
 
 Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a run has got: ``done`` of ``total``, in an optional ``stage``.
+    """How far a run has got: ``done`` of ``total`` steps, in an optional ``stage``.
 
-    ``stage`` names the part of the work being counted ("decode", "fit",
-    ...) when a run has several; it is empty otherwise.
+    ``stage`` names the part of the work being done ("decode", "fit",
+    "masks"...); ``stage_done`` of ``stage_total`` count that stage's own
+    steps (its frames, for decoding and masks).
     """
 
     done: int
     total: int
     stage: str = ""
+    stage_done: int = 0
+    stage_total: int = 0
 
     @property
     def fraction(self) -> float:
@@ -41,44 +45,3 @@ def run_to_end(generator: "Generator[Progress, None, Result]") -> Result:
             next(generator)
         except StopIteration as stop:
             return stop.value
-
-
-def relay(generator: "Generator[Progress, None, Result]", stage: str):
-    """Yield ``generator``'s steps as steps of ``stage``; return its value."""
-    while True:
-        try:
-            step = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        yield Progress(step.done, step.total, stage)
-
-
-def renumber(generator: "Generator[Any, None, Result]", total: int, start: int = 0):
-    """Yield the i-th step of ``generator`` as ``Progress(start + i, total)``; return its value.
-
-    For a run made of several generators whose steps count different
-    things (pixels, frames, parts read): the caller sees one count of steps.
-    """
-    done = start
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
-        done += 1
-        yield Progress(done, total)
-
-
-def share(generator: "Generator[Progress, None, Result]", start: int, steps: int, total: int):
-    """Yield ``generator``'s progress as steps ``start`` to ``start + steps`` of ``total``.
-
-    For a run that hands a share of its steps to a generator whose own
-    count is different (a method run on part of the data): its fraction
-    done is scaled into the share. Returns the generator's value.
-    """
-    while True:
-        try:
-            step = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        yield Progress(start + min(steps, int(steps * step.fraction)), total)

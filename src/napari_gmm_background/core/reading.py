@@ -18,13 +18,15 @@ until the second needs them (a dask or zarr array reads its own files).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .layout import Layout, check_time_axis, native_part
+from .layout import Layout, check_time_axis, native_part, time_first
+from .plan import Plan, Step
 
 __all__ = [
     "READ_BLOCK_BYTES",
@@ -32,10 +34,9 @@ __all__ = [
     "LazyFrames",
     "LazyStack",
     "Reading",
-    "count_read_steps",
-    "count_whole_read_steps",
+    "InMemory",
     "is_lazy",
-    "iter_read_whole",
+    "plan_read_whole",
 ]
 
 # A part read along time: a cancel waits for one at most.
@@ -110,11 +111,8 @@ class Reading:
         settings.setdefault("part_bytes", READ_PART_BYTES)
         settings.setdefault("block_bytes", READ_BLOCK_BYTES)
         ndim = len(data.shape)
-        check_time_axis(time_axis, ndim)
+        layout = Layout.of(time_first(data.shape, time_axis), rgb)
         time_axis %= ndim
-        shape = list(data.shape)
-        shape.insert(0, shape.pop(time_axis))
-        layout = Layout.of(tuple(shape), rgb)
         rows = ndim - 2 - layout.rgb  # time first; the same axis of data is one less or not
         row_chunks = None
         if layout.n_image_axes == 2:
@@ -170,16 +168,6 @@ def _strips(reading: Reading, n_frames: int, height: int, row_bytes: int) -> "li
     return [slice(a, b) for a, b in bounds]
 
 
-def count_read_steps(stack_shape: tuple, reading: Reading) -> int:
-    """Steps :meth:`LazyStack.iter_read_part` yields over all parts of a (T, Y, X, C) stack."""
-    n_frames, height = stack_shape[:2]
-    row_bytes = math.prod(stack_shape[2:]) * reading.itemsize
-    return sum(
-        len(_strips(reading, part.stop - part.start, height, row_bytes))
-        for part in reading.parts(n_frames, row_bytes * height)
-    )
-
-
 def _chunk_lengths(data: Any, axis: int) -> "tuple | None":
     """The lengths of ``data``'s chunks along ``axis`` (dask, zarr, h5py), or None."""
     chunks = getattr(data, "chunks", None)
@@ -195,32 +183,26 @@ def _chunk_lengths(data: Any, axis: int) -> "tuple | None":
         return None
 
 
-def count_whole_read_steps(data_shape: tuple, time_axis: int, reading: Reading) -> int:
-    """Steps :func:`iter_read_whole` yields for data of this shape."""
-    n_frames = data_shape[time_axis]
-    frame_bytes = math.prod(data_shape) // max(n_frames, 1) * reading.itemsize
-    return max(1, len(reading.parts(n_frames, frame_bytes)))
+def plan_read_whole(data: Any, time_axis: int, reading: Reading) -> Plan:
+    """Reading lazy ``data`` into memory, a part along time a step.
 
-
-def iter_read_whole(
-    data: Any, time_axis: int, reading: Reading
-) -> "Generator[None, None, np.ndarray]":
-    """Read lazy ``data`` into memory part by part along time, yielding after each part.
-
-    Returns the whole array in its own axis order (half floats as float32).
+    The result is the whole array in its own axis order (half floats as
+    float32). A plan made with ``data`` None (a shape-only stand-in) counts.
     """
     check_time_axis(time_axis, len(data.shape))
     time_axis %= len(data.shape)
-    out = np.empty(data.shape, dtype=computed_dtype(data.dtype))
+    n_frames = data.shape[time_axis]
+    frame_bytes = math.prod(data.shape) // max(n_frames, 1) * reading.itemsize
     before = (slice(None),) * time_axis
-    frame_bytes = out.nbytes // max(data.shape[time_axis], 1)
-    parts = reading.parts(data.shape[time_axis], frame_bytes)
-    for part in parts:
-        out[before + (part,)] = native_part(reading.compute(data[before + (part,)]))
-        yield
-    if not parts:
-        yield
-    return out
+    whole: "list[np.ndarray]" = []
+
+    def read(part: slice) -> None:
+        if not whole:
+            whole.append(np.empty(data.shape, dtype=computed_dtype(data.dtype)))
+        whole[0][before + (part,)] = native_part(reading.compute(data[before + (part,)]))
+
+    parts = reading.parts(n_frames, frame_bytes) or [slice(0, 0)]
+    return Plan([Step(partial(read, part)) for part in parts], lambda: whole.pop())
 
 
 class LazyFrames:
@@ -246,9 +228,7 @@ class LazyFrames:
         self.data = data
         self.time_axis = time_axis % len(data.shape)
         self.reading = reading
-        shape = list(data.shape)
-        shape.insert(0, shape.pop(self.time_axis))
-        self.shape = tuple(shape)
+        self.shape = time_first(data.shape, time_axis)
         self.dtype = computed_dtype(dtype)
 
     @property
@@ -257,8 +237,13 @@ class LazyFrames:
 
     def stacks(self, layout: Layout) -> "Iterator[tuple[tuple, LazyStack]]":
         """Each stack's index and a :class:`LazyStack` reading it."""
+        colour = (slice(None),) if layout.rgb else ()
         for index in np.ndindex(*layout.stack_shape):
-            yield index, LazyStack(self, index, layout)
+
+            def read(frames: slice, rows: slice, index=index) -> np.ndarray:
+                return self.read((frames, *index, rows, slice(None), *colour))
+
+            yield index, LazyStack.of(layout, self.dtype, self.reading, read)
 
     def read(self, index: tuple) -> np.ndarray:
         """The values at a time-first ``index`` (time slice first), time first, as computed."""
@@ -270,82 +255,149 @@ class LazyFrames:
         return np.moveaxis(values, self.time_axis - dropped, 0)
 
 
+class InMemory:
+    """Values in memory, given when a step needs them (an earlier step may make them).
+
+    ``values()`` gives the array. For the block methods, a (T, Y, X,
+    colours) stack in memory read as a :class:`LazyStack` is: nothing to
+    read, one block of every row, so a method goes through both alike.
+    """
+
+    reading = None
+
+    def __init__(self, shape: tuple, dtype, values: "Callable[[], np.ndarray]"):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self._values = values
+        self._blocks: "list[tuple[int, int]]" = []
+
+    def array(self) -> np.ndarray:
+        """The whole array."""
+        return self._values()
+
+    def parts(self) -> "list[slice]":
+        return [slice(0, self.shape[0])]
+
+    def part_reads(self, part: slice) -> "list[Callable[[], None]]":
+        return []
+
+    def frames(self, part: slice) -> np.ndarray:
+        return self._values()[part]
+
+    def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
+        self._blocks = list(blocks)
+
+    def block_reads(self, block: int) -> "list[Callable[[], None]]":
+        return []
+
+    def block(self, block: int) -> np.ndarray:
+        start, stop = self._blocks[block]
+        return self._values()[:, start:stop]
+
+    def done_with_block(self, block: int) -> None:
+        pass
+
+
 class LazyStack:
-    """One (T, Y, X, colours) stack of :class:`LazyFrames`, read in parts and blocks of rows.
+    """One (T, Y, X, colours) stack read on demand: in parts along time, then in blocks of rows.
 
     The first pass reads every frame whole anyway; :meth:`keep_rows` has it
     keep each block of rows as the frames go by, in a scratch file, so that
     every value is read from the data once (a video is decoded once; a
     chunk of whole frames is not decompressed again for each block) and the
-    first pass holds no block in memory.
+    first pass holds no block in memory. Whether there will be a scratch
+    file is decided when the blocks are planned, so the reads are known
+    before the run: without one, the first block is kept in memory and the
+    others are read again. Should the scratch file fail during the run (a
+    full disk), the planned reads of its blocks read the data instead.
+
+    Parameters
+    ----------
+    shape : tuple
+        (T, Y, X, colours).
+    dtype : numpy dtype
+        As computed.
+    reading : Reading
+        How it is read.
+    read : callable
+        ``read(frames, rows)``: those frames and rows as a (t, rows, X,
+        colours) array; None for a plan that only counts.
     """
 
-    def __init__(self, frames: LazyFrames, index: tuple, layout: Layout):
+    def __init__(self, shape: tuple, dtype, reading: Reading, read):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.reading = reading
+        self._read_values = read
+        self._blocks: "list[tuple[int, int]]" = []
+        self._scratch_planned = False
+        self._part: "tuple[slice, np.ndarray] | None" = None
+        self._keeps_first_block = False
+        self._first_block: "np.ndarray | None" = None  # made as the first pass fills it
+        self._spill: "_Spill | None" = None
+        self._block: "tuple[int, np.ndarray] | None" = None
+
+    @classmethod
+    def of(cls, layout: Layout, dtype, reading: Reading, read) -> "LazyStack":
+        """The stack of frames of this layout (two image axes), read by ``read``."""
         if layout.n_image_axes != 2:
             raise ValueError("a stack read in blocks of rows needs two image axes")
-        self.frames = frames
-        self.index = index
-        self.colour = (slice(None),) if layout.rgb else ()
-        self.shape = layout.stack_frames_shape
-        self.dtype = frames.dtype
-        self.reading = frames.reading
-        self._blocks: "list[tuple[int, int]]" = []
-        self._first_block: "np.ndarray | None" = None
-        self._spill: "_Spill | None" = None
+        return cls(layout.stack_frames_shape, dtype, reading, read)
 
     @property
     def row_bytes(self) -> int:
-        """Bytes of one image row of one frame."""
-        return math.prod(self.shape[2:]) * self.dtype.itemsize
+        """Bytes of one image row of one frame, as read (the reading's itemsize)."""
+        return math.prod(self.shape[2:]) * self.reading.itemsize
 
-    @property
-    def frame_bytes(self) -> int:
-        return self.shape[1] * self.row_bytes
+    def _block_shape(self, block: int) -> tuple:
+        start, stop = self._blocks[block]
+        return (self.shape[0], stop - start, *self.shape[2:])
 
-    def _strips(self, part: slice) -> "list[slice]":
-        return _strips(self.reading, part.stop - part.start, self.shape[1], self.row_bytes)
-
-    def _block_shape(self, row_start: int, row_stop: int) -> tuple:
-        return (self.shape[0], row_stop - row_start, *self.shape[2:])
+    def _block_sizes(self) -> "list[int]":
+        """Bytes of each planned block."""
+        itemsize = self.dtype.itemsize
+        return [math.prod(self._block_shape(b)) * itemsize for b in range(len(self._blocks))]
 
     def _read(self, frames: slice, rows: slice) -> np.ndarray:
-        values = self.frames.read((frames, *self.index, rows, slice(None), *self.colour))
+        values = self._read_values(frames, rows)
         return values.reshape((-1, values.shape[1], self.shape[2], self.shape[3]))
 
-    def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
-        """Keep these blocks of rows (in order) while :meth:`iter_read_part` reads the frames.
+    # -- the first pass: whole frames, a part along time at a time ----------
 
-        Several blocks go to a scratch file, so that the first pass holds
-        none of them; where there is no scratch file the first is kept in
-        memory and the others will be read again. A single block is kept in
-        memory.
+    def parts(self) -> "list[slice]":
+        """The time slices of whole frames the first pass reads."""
+        return self.reading.parts(self.shape[0], self.shape[1] * self.row_bytes)
+
+    def part_reads(self, part: slice) -> "list[Callable[[], None]]":
+        """The reads of ``part``, a strip of whole row chunks each (a step each)."""
+        strips = _strips(self.reading, part.stop - part.start, self.shape[1], self.row_bytes)
+        return [partial(self._read_strip, part, strip) for strip in strips]
+
+    def _read_strip(self, part: slice, rows: slice) -> None:
+        if self._part is None or self._part[0] != part:
+            if part.start == 0 and self._scratch_planned:
+                self._spill = _Spill.open(self._block_sizes(), self.shape[0])
+            values = np.empty((part.stop - part.start, *self.shape[1:]), dtype=self.dtype)
+            self._part = (part, values)
+        values = self._part[1]
+        values[:, rows] = self._read(part, rows)
+        self._keep(part, rows, values)  # as each strip comes: the writes are spread too
+
+    def frames(self, part: slice) -> np.ndarray:
+        """The whole frames of ``part``, once its reads have run."""
+        return self._part[1]
+
+    def keep_rows(self, blocks: "list[tuple[int, int]]") -> None:
+        """Plan the blocks of rows (in order) the second pass reads, kept as the frames go by.
+
+        Several blocks go to a scratch file if one can be written (see
+        :meth:`_Spill.usable`); otherwise, and for a single block, the first
+        is kept in memory.
         """
         self._blocks = list(blocks)
         if len(blocks) > 1:
-            sizes = [math.prod(self._block_shape(*block)) * self.dtype.itemsize for block in blocks]
-            self._spill = _Spill.open(sizes, self.shape[0])
-        if self._spill is None:
-            self._first_block = np.empty(self._block_shape(*blocks[0]), dtype=self.dtype)
-
-    def parts(self) -> "list[slice]":
-        """The time slices of whole frames :meth:`iter_read_part` reads."""
-        return self.reading.parts(self.shape[0], self.frame_bytes)
-
-    def count_strips(self, part: slice) -> int:
-        """Steps :meth:`iter_read_part` yields for ``part``."""
-        return len(self._strips(part))
-
-    def iter_read_part(self, part: slice) -> "Generator[None, None, np.ndarray]":
-        """Whole frames ``part``, read a strip of rows at a time (a step each), and kept.
-
-        Parts are read in order; their rows go where :meth:`keep_rows` said.
-        """
-        values = np.empty((part.stop - part.start, *self.shape[1:]), dtype=self.dtype)
-        for rows in self._strips(part):
-            values[:, rows] = self._read(part, rows)
-            self._keep(part, rows, values)  # as each strip comes: the writes are spread too
-            yield
-        return values
+            self._scratch_planned = _Spill.usable(sum(self._block_sizes()))
+        self._keeps_first_block = not self._scratch_planned
 
     def _keep(self, part: slice, rows: slice, values: np.ndarray) -> None:
         """Keep ``rows`` of the frames ``part`` (``values``) where :meth:`keep_rows` said."""
@@ -353,7 +405,9 @@ class LazyStack:
             start, stop = max(rows.start, block_start), min(rows.stop, block_stop)
             if start >= stop:
                 continue
-            if number == 0 and self._first_block is not None:
+            if number == 0 and self._keeps_first_block:
+                if self._first_block is None:
+                    self._first_block = np.empty(self._block_shape(0), dtype=self.dtype)
                 self._first_block[part, start - block_start : stop - block_start] = values[
                     :, start:stop
                 ]
@@ -362,33 +416,42 @@ class LazyStack:
                 if self._spill.failed:  # a full disk: the blocks are read again
                     self._spill = None
 
-    def iter_block(self, row_start: int, row_stop: int) -> "Generator[None, None, np.ndarray]":
-        """Rows ``row_start:row_stop`` of every frame, (T, rows, X, colours), a step per part.
+    # -- the second pass: a block of rows of every frame at a time ---------
 
-        A block :meth:`keep_rows` kept is read back from the scratch file (or
-        taken from memory, its steps then empty; a stack of one block counts
-        none); others are read from the data.
-        """
-        n_frames = self.shape[0]
-        block_rows = (row_start, row_stop)
-        kept = self._blocks.index(block_rows) if block_rows in self._blocks else -1
-        parts = self.reading.parts(n_frames, (row_stop - row_start) * self.row_bytes)
-        if kept == 0 and self._first_block is not None:
-            block, self._first_block = self._first_block, None
-            for _ in parts if len(self._blocks) > 1 else ():  # as if read back (one block: none)
-                yield
-            return block
-        block = np.empty(self._block_shape(row_start, row_stop), dtype=self.dtype)
-        for part in parts:
-            if kept >= 0 and self._spill is not None:
-                self._spill.read(kept, part, block)
-            else:
-                block[part] = self._read(part, slice(row_start, row_stop))
-            yield
-        if kept == len(self._blocks) - 1 and self._spill is not None:
+    def block_reads(self, block: int) -> "list[Callable[[], None]]":
+        """The reads of ``block``, a part along time each: none for a block kept in memory."""
+        if block == 0 and self._keeps_first_block:
+            return []
+        start, stop = self._blocks[block]
+        parts = self.reading.parts(self.shape[0], (stop - start) * self.row_bytes)
+        return [partial(self._read_block_part, block, part) for part in parts]
+
+    def _read_block_part(self, block: int, part: slice) -> None:
+        if self._block is None or self._block[0] != block:
+            self._part = None  # the first pass is over
+            self._block = (block, np.empty(self._block_shape(block), dtype=self.dtype))
+        values = self._block[1]
+        if self._spill is not None:
+            self._spill.read(block, part, values)
+        else:
+            start, stop = self._blocks[block]
+            values[part] = self._read(part, slice(start, stop))
+
+    def block(self, block: int) -> np.ndarray:
+        """Rows of ``block`` of every frame, (T, rows, X, colours), once its reads have run."""
+        if block == 0 and self._keeps_first_block:
+            self._part = None
+            return self._first_block
+        return self._block[1]
+
+    def done_with_block(self, block: int) -> None:
+        """Let the block's rows go; after the last, the scratch file too."""
+        if block == 0:
+            self._first_block = None
+        self._block = None
+        if block == len(self._blocks) - 1 and self._spill is not None:
             self._spill.close()
             self._spill = None
-        return block
 
 
 class _Spill:
@@ -409,9 +472,9 @@ class _Spill:
         self.sizes = sizes
         self.failed = False
 
-    @classmethod
-    def open(cls, sizes: "list[int]", n_frames: int) -> "_Spill | None":
-        """A scratch file for blocks of these sizes, or None where none should be written.
+    @staticmethod
+    def usable(n_bytes: int) -> bool:
+        """Whether a scratch file of ``n_bytes`` should be written in the temporary folder.
 
         Not on a file system in memory (a tmpfs /tmp would hold the data in
         RAM, which reading in blocks is there to avoid), nor where it would
@@ -423,13 +486,21 @@ class _Spill:
         folder = tempfile.gettempdir()
         try:
             if _in_memory_file_system(folder):
-                return None
-            if shutil.disk_usage(folder).free < sum(sizes) + 2**30:
-                return None
+                return False
+            return shutil.disk_usage(folder).free >= n_bytes + 2**30
+        except OSError:
+            return False
+
+    @classmethod
+    def open(cls, sizes: "list[int]", n_frames: int) -> "_Spill | None":
+        """A scratch file for blocks of these sizes, or None if it cannot be made."""
+        import tempfile
+
+        try:
             file = tempfile.TemporaryFile(prefix="napari-gmm-background-")
-            return cls(file, sizes, n_frames)
         except OSError:
             return None
+        return cls(file, sizes, n_frames)
 
     def write(self, block: int, frames: slice, first_row: int, rows: np.ndarray) -> None:
         """Write ``rows`` (frames, rows, X, colours) of ``frames`` into spilled ``block``

@@ -29,26 +29,28 @@ Numbers only: arrays in, arrays out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.layout import cast_like
 from ..core.noise import NoiseModel, estimate_noise_model
-from ..core.progress import Progress, share
+from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
+    from ..core.reading import InMemory
+
 __all__ = [
     "Drift",
     "change_message",
-    "count_drift_steps",
     "find_changes",
     "fit_illumination",
-    "iter_drift",
+    "plan_drift",
 ]
 
 # Pixels sampled (per colour) to fit each frame's offset and gain.
@@ -101,11 +103,6 @@ class Drift:
     gain: np.ndarray
     brightness: np.ndarray
     change_frames: tuple
-
-
-def count_drift_steps(stack_shape: tuple, count_static: "Callable[[tuple], int]") -> int:
-    """Steps :func:`iter_drift` yields: two static passes and the fitting in between."""
-    return count_static(_reference_shape(stack_shape)) + count_static(stack_shape) + 2
 
 
 def _reference_grid(stack_shape: tuple) -> int:
@@ -279,111 +276,141 @@ def find_changes(corrected: np.ndarray) -> tuple:
     return tuple(sorted(changes))
 
 
-def iter_drift(
-    stack: np.ndarray,
-    iterate_static: "Callable[[np.ndarray], Generator[Progress, None, np.ndarray]]",
-    count_static: "Callable[[tuple], int]",
+def plan_drift(
+    stack: "InMemory",
+    plan_static: "Callable[[InMemory], Plan]",
     *,
     dtype: "DTypeLike" = np.float32,
-) -> "Generator[Progress, None, tuple[np.ndarray, Drift]]":
-    """Each frame's background of one (T, Y, X, colours) stack, and how it drifts.
+) -> Plan:
+    """Each frame's background of one (T, Y, X, colours) stack, and how it drifts, step by step.
 
     Parameters
     ----------
-    stack : numpy.ndarray
-        (T, Y, X, colours) frames.
-    iterate_static : callable
-        A method's generator: takes a (T, Y, X, colours) stack, yields
-        progress, returns its (Y, X, colours) static background, floats.
-    count_static : callable
-        The number of steps ``iterate_static`` yields for a stack shape.
+    stack : InMemory
+        The (T, Y, X, colours) frames (given when the first step runs).
+    plan_static : callable
+        A method's plan of a stack's static (Y, X, colours) background, for
+        a :class:`~napari_gmm_background.core.reading.InMemory`.
     dtype : numpy dtype
         Of the backgrounds returned: float32, or an integer type (rounded and
         clipped to its range, frame by frame, so no float movie is cast whole).
 
-    Yields
-    ------
-    Progress
-        :func:`count_drift_steps` steps.
-
     Returns
     -------
-    (numpy.ndarray, Drift)
-        The (T, Y, X, colours) backgrounds in ``dtype`` and the drift.
+    Plan
+        Steps: the reference background's, the illumination fit, as many
+        as the static background of the whole stack takes (the segments'
+        backgrounds, found only then, are spread over them: segments never
+        take fewer steps in all than the whole), the backgrounds made.
+        Its result is ``(backgrounds, drift)``: the (T, Y, X, colours)
+        backgrounds in ``dtype`` and the :class:`Drift`.
     """
-    n_frames = stack.shape[0]
-    static_steps = count_static(stack.shape)
-    reference_steps = count_static(_reference_shape(stack.shape))
-    total = count_drift_steps(stack.shape, count_static)
+    from ..core.reading import InMemory
+
     grid = _reference_grid(stack.shape)
-    first = yield from share(
-        iterate_static(stack[::_REFERENCE_STEP, ::grid, ::grid]), 0, reference_steps, total
-    )
-    done = reference_steps
+    thinned = (slice(None, None, _REFERENCE_STEP), slice(None, None, grid), slice(None, None, grid))
+    reference_stack = lambda: stack.array()[thinned]  # noqa: E731
+    reference = plan_static(InMemory(_reference_shape(stack.shape), stack.dtype, reference_stack))
+    n_static = plan_static(stack).n_steps
+    drifting = _Drifting(stack.array, reference, plan_static, n_static, grid, np.dtype(dtype))
+    steps = reference.steps + [Step(drifting.fit_illumination)]
+    steps += [Step(partial(drifting.segment_share, share)) for share in range(n_static)]
+    steps.append(Step(drifting.make_backgrounds))
+    return Plan(steps, drifting.result)
 
-    noise = estimate_noise_model(stack)
-    samples = _sample(stack[:, ::grid, ::grid])
-    first_samples = _sample(first[None])[0]
-    offset, gain = fit_illumination(samples, first_samples, noise)
-    steady = steady_pixels(samples, first_samples, offset, gain, noise)
-    samples = samples[:, steady]
-    first_samples = first_samples[steady]
-    offset, gain = fit_illumination(samples, first_samples, noise)
-    dark = dark_level(offset, gain, first_samples)
-    offset, gain = fit_illumination(samples, first_samples, noise, dark)
-    done += 1
-    yield Progress(done, total)
 
-    # The backgrounds go to this buffer at the end; until then it holds the corrected frames.
-    out = np.empty(stack.shape, dtype=np.float32)
-    level = float(np.abs(first).mean()) or 1.0
-    still = np.abs(gain - 1).max() < _STILL_GAIN and np.abs(offset).max() < 0.1 * float(
-        noise.std(level)
-    )
-    if still and not find_changes(stack):
-        corrected, changes = stack, ()
-    else:
-        safe_gain = np.where(np.abs(gain) > 1e-6, gain, 1.0)
-        corrected = np.subtract(
-            stack, offset[:, None, None].astype(np.float32), out=out, dtype=np.float32
+class _Drifting:
+    """What the steps of :func:`plan_drift` share: the stack's illumination and segments."""
+
+    def __init__(self, stack, reference: Plan, plan_static, n_static: int, grid: int, dtype):
+        self.stack = stack
+        self.reference = reference
+        self.plan_static = plan_static
+        self.n_static = n_static
+        self.grid = grid
+        self.dtype = dtype
+
+    def fit_illumination(self) -> None:
+        """Each frame's offset and gain against the reference, the change points, the segments."""
+        from ..core.plan import sequence
+        from ..core.reading import InMemory
+
+        stack, grid = self.stack(), self.grid
+        first = self.reference.result()
+        noise = estimate_noise_model(stack)
+        samples = _sample(stack[:, ::grid, ::grid])
+        first_samples = _sample(first[None])[0]
+        offset, gain = fit_illumination(samples, first_samples, noise)
+        steady = steady_pixels(samples, first_samples, offset, gain, noise)
+        samples, first_samples = samples[:, steady], first_samples[steady]
+        offset, gain = fit_illumination(samples, first_samples, noise)
+        dark = dark_level(offset, gain, first_samples)
+        offset, gain = fit_illumination(samples, first_samples, noise, dark)
+        # The backgrounds go to this buffer at the end; until then it holds the corrected frames.
+        self.out = np.empty(stack.shape, dtype=np.float32)
+        level = float(np.abs(first).mean()) or 1.0
+        still = np.abs(gain - 1).max() < _STILL_GAIN and np.abs(offset).max() < 0.1 * float(
+            noise.std(level)
         )
-        corrected /= safe_gain[:, None, None].astype(np.float32)
-        changes = find_changes(corrected)
-    bounds = (0, *changes, n_frames)
-    segments = list(zip(bounds[:-1], bounds[1:], strict=True))
-    backgrounds = []
-    for start, stop in segments:
-        # The second pass's steps, spread over the segments by their frames.
-        steps = (static_steps * stop) // n_frames - (static_steps * start) // n_frames
-        background = yield from share(iterate_static(corrected[start:stop]), done, steps, total)
-        backgrounds.append(background)
-        done += steps
-    del corrected
-    # Refit every frame against its own segment's background.
-    for (start, stop), background in zip(segments, backgrounds, strict=True):
-        reference = _sample(background[None, ::grid, ::grid])[0][steady]
-        offset[start:stop], gain[start:stop] = fit_illumination(
-            samples[start:stop], reference, noise, dark
-        )
-    means = np.empty(n_frames)
-    dtype = np.dtype(dtype)
-    result = out if dtype == out.dtype else np.empty(stack.shape, dtype=dtype)
-    for (start, stop), background in zip(segments, backgrounds, strict=True):
-        background = background.astype(np.float32, copy=False)
-        colour_means = background.reshape(-1, background.shape[-1]).mean(0, dtype=np.float64)
-        for t in range(start, stop):
-            frame = out[t]  # the corrected frames are done with: a frame of scratch
-            np.multiply(background, gain[t].astype(np.float32), out=frame)
-            frame += offset[t].astype(np.float32)
-            if result is not out:
-                result[t] = cast_like(frame, dtype, overwrite=True)
-        # The mean of offset + gain * background, without reading the frames again.
-        means[start:stop] = (offset[start:stop] + gain[start:stop] * colour_means).mean(-1)
-    first_mean = means[0] if means[0] != 0 else 1.0
-    while done < total:
-        done += 1
-        yield Progress(done, total)
-    return result, Drift(offset, gain, means / first_mean, tuple(changes))
+        if still and not find_changes(stack):
+            corrected, changes = stack, ()
+        else:
+            safe_gain = np.where(np.abs(gain) > 1e-6, gain, 1.0)
+            corrected = np.subtract(
+                stack, offset[:, None, None].astype(np.float32), out=self.out, dtype=np.float32
+            )
+            corrected /= safe_gain[:, None, None].astype(np.float32)
+            changes = find_changes(corrected)
+        bounds = (0, *changes, len(stack))
+        self.segments = list(zip(bounds[:-1], bounds[1:], strict=True))
+        plans = [
+            self.plan_static(
+                InMemory(
+                    (stop - start, *stack.shape[1:]),
+                    corrected.dtype,
+                    lambda start=start, stop=stop: corrected[start:stop],
+                )
+            )
+            for start, stop in self.segments
+        ]
+        self.backgrounds = sequence(plans, combine=list)
+        self.shares = self.backgrounds.spread_over(self.n_static)
+        self.samples, self.steady, self.noise, self.dark = samples, steady, noise, dark
+        self.offset, self.gain, self.changes = offset, gain, changes
+
+    def segment_share(self, share: int) -> None:
+        """A share of the segments' static backgrounds (see :meth:`Plan.spread_over`)."""
+        self.shares[share].action()
+
+    def make_backgrounds(self) -> None:
+        """Every frame refitted against its own segment's background, and its background made."""
+        backgrounds = self.backgrounds.result()
+        stack, out, grid, dtype = self.stack(), self.out, self.grid, self.dtype
+        offset, gain = self.offset, self.gain
+        for (start, stop), background in zip(self.segments, backgrounds, strict=True):
+            reference = _sample(background[None, ::grid, ::grid])[0][self.steady]
+            offset[start:stop], gain[start:stop] = fit_illumination(
+                self.samples[start:stop], reference, self.noise, self.dark
+            )
+        means = np.empty(len(stack))
+        result = out if dtype == out.dtype else np.empty(stack.shape, dtype=dtype)
+        for (start, stop), background in zip(self.segments, backgrounds, strict=True):
+            background = background.astype(np.float32, copy=False)
+            colour_means = background.reshape(-1, background.shape[-1]).mean(0, dtype=np.float64)
+            for t in range(start, stop):
+                frame = out[t]  # the corrected frames are done with: a frame of scratch
+                np.multiply(background, gain[t].astype(np.float32), out=frame)
+                frame += offset[t].astype(np.float32)
+                if result is not out:
+                    result[t] = cast_like(frame, dtype, overwrite=True)
+            # The mean of offset + gain * background, without reading the frames again.
+            means[start:stop] = (offset[start:stop] + gain[start:stop] * colour_means).mean(-1)
+        first_mean = means[0] if means[0] != 0 else 1.0
+        self.made = (result, Drift(offset, gain, means / first_mean, tuple(self.changes)))
+        self.out = self.samples = None
+
+    def result(self) -> "tuple[np.ndarray, Drift]":
+        return self.made
 
 
 def change_message(drifts: "list[Drift]") -> str:

@@ -17,20 +17,31 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.checks import check_count, check_number
-from ..core.layout import NON_FINITE_MESSAGE, Layout, as_frames
+from ..core.layout import NON_FINITE_MESSAGE, Layout, as_frames, time_first
 from ..core.noise import NoiseModel, estimate_noise_model
-from ..core.progress import Progress, run_to_end
+from ..core.plan import Plan, Step
+from ..core.progress import run_to_end
+from ..core.reading import InMemory
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["foreground_labels", "iter_foreground_labels"]
+    from ..core.progress import Progress
+
+__all__ = [
+    "Labeller",
+    "check_background",
+    "foreground_labels",
+    "iter_foreground_labels",
+    "plan_foreground_labels",
+]
 
 SMOOTHING = 1.0
 
@@ -44,6 +55,134 @@ def smoothed_noise_std(sigma: float, n_axes: int) -> float:
     return math.sqrt(float((kernel**2).sum()) ** n_axes)
 
 
+def plan_foreground_labels(
+    data: "ArrayLike | InMemory",
+    background: "Callable[[], ArrayLike]",
+    *,
+    threshold: float = 4.0,
+    min_size: int = 0,
+    time_axis: int = 0,
+    rgb: "bool | None" = None,
+    noise: "NoiseModel | None" = None,
+) -> Plan:
+    """:func:`foreground_labels` as a plan: a step per frame.
+
+    ``data`` may be an :class:`~napari_gmm_background.core.reading.InMemory`
+    (frames an earlier step makes), and ``background()`` gives the
+    background when the first step runs (an earlier step may make it too).
+    """
+    if isinstance(data, InMemory):
+        shape, frames = data.shape, data.array
+    else:
+        shape, frames = np.shape(data), lambda: np.asarray(data)
+    layout = Layout.of(time_first(shape, time_axis), rgb)
+    labelling = _Labelling(frames, background, layout, time_axis, threshold, min_size, noise)
+    steps = [Step(partial(labelling.label, t), "masks") for t in range(layout.n_frames)]
+    return Plan(steps, labelling.result)
+
+
+class Labeller:
+    """Labels one frame at a time: where it differs from its background by more than the noise.
+
+    Parameters
+    ----------
+    layout : Layout
+        Of the frames (time first).
+    noise : NoiseModel
+        The frames' noise.
+    threshold, min_size
+        As :func:`foreground_labels`.
+    """
+
+    def __init__(self, layout: Layout, noise: NoiseModel, threshold: float, min_size: int):
+        self.layout, self.noise = layout, noise
+        self.threshold = check_number("threshold", threshold)
+        self.min_size = check_count("min_size", min_size, minimum=0)
+        self.limit = self.threshold * smoothed_noise_std(SMOOTHING, layout.n_image_axes)
+
+    def labels_of(self, frame: np.ndarray, background: np.ndarray) -> np.ndarray:
+        """int32 labels, (stacks..., Y, X), of one frame against its background (same shape)."""
+        from scipy import ndimage
+
+        layout = self.layout
+        frame = frame.reshape(layout.stack_shape + layout.stack_frames_shape[1:])
+        reference = np.asarray(background).reshape(frame.shape)
+        if frame.dtype.kind == "f" and not np.isfinite(frame).all():
+            raise ValueError(NON_FINITE_MESSAGE)
+        sigma = (SMOOTHING, SMOOTHING) if layout.n_image_axes == 2 else (0, SMOOTHING)
+        labels = np.zeros((*layout.stack_shape, *layout.image_shape), dtype=np.int32)
+        for index in np.ndindex(*layout.stack_shape):
+            level = reference[index].astype(np.float64)
+            distance = (frame[index] - level) / self.noise.std(level)
+            found = np.zeros(layout.image_shape, dtype=bool)
+            for channel in range(layout.n_colours):
+                smooth = ndimage.gaussian_filter(distance[..., channel], sigma, mode="nearest")
+                found |= np.abs(smooth) > self.limit
+            numbered, count = ndimage.label(found)
+            if self.min_size > 1 and count:
+                sizes = np.bincount(numbered.ravel())
+                small = sizes < self.min_size
+                small[0] = False
+                found[small[numbered]] = False
+                numbered, count = ndimage.label(found)
+            labels[index] = numbered
+        return labels
+
+
+def check_background(background: np.ndarray, frames_shape: tuple, data_shape: tuple) -> bool:
+    """Whether ``background`` is one per frame (else one image); ValueError if it fits neither."""
+    if background.shape == tuple(data_shape):
+        per_frame = True
+    elif background.shape == tuple(frames_shape[1:]):
+        per_frame = False
+    else:
+        raise ValueError(
+            f"the background's shape {background.shape} fits neither the frames "
+            f"{tuple(frames_shape[1:])} nor the data {tuple(data_shape)}"
+        )
+    if background.dtype.kind == "f" and not np.isfinite(background).all():
+        raise ValueError("background: " + NON_FINITE_MESSAGE)
+    return per_frame
+
+
+class _Labelling:
+    """What the steps of :func:`plan_foreground_labels` share."""
+
+    def __init__(self, data, background, layout: Layout, time_axis, threshold, min_size, noise):
+        self.data, self.background = data, background
+        self.layout, self.time_axis = layout, time_axis
+        Labeller(layout, noise or NoiseModel(0.0, 0.0, 1.0), threshold, min_size)  # checked now
+        self.threshold, self.min_size, self.noise = threshold, min_size, noise
+        self.labels = None
+
+    def _start(self) -> None:
+        data = self.data()
+        frames = as_frames(data, self.time_axis)
+        background = np.asarray(self.background())
+        self.per_frame = check_background(background, frames.shape, np.shape(data))
+        if self.per_frame:
+            background = np.moveaxis(background, self.time_axis, 0)
+        noise = self.noise if self.noise is not None else estimate_noise_model(frames)
+        self.labeller = Labeller(self.layout, noise, self.threshold, self.min_size)
+        self.frames, self.reference = frames, background
+        layout = self.layout
+        shape = (layout.n_frames, *layout.stack_shape, *layout.image_shape)
+        self.labels = np.zeros(shape, dtype=np.int32)
+
+    def label(self, t: int) -> None:
+        """Frame ``t``'s objects."""
+        if self.labels is None:
+            self._start()
+        reference = self.reference[t] if self.per_frame else self.reference
+        self.labels[t] = self.labeller.labels_of(self.frames[t], reference)
+
+    def result(self) -> np.ndarray:
+        layout = self.layout
+        shape = (layout.n_frames, *layout.spatial_shape[: len(layout.spatial_shape) - layout.rgb])
+        labels, self.labels, self.frames = self.labels, None, None
+        return np.moveaxis(labels.reshape(shape), 0, self.time_axis)
+
+
 def iter_foreground_labels(
     data: "ArrayLike",
     background: "ArrayLike",
@@ -55,53 +194,16 @@ def iter_foreground_labels(
     noise: "NoiseModel | None" = None,
 ) -> "Generator[Progress, None, np.ndarray]":
     """:func:`foreground_labels` as a generator that yields a step per frame."""
-    from scipy import ndimage
-
-    threshold = check_number("threshold", threshold)
-    min_size = check_count("min_size", min_size, minimum=0)
-    frames = as_frames(data, time_axis)
-    layout = Layout.of(frames.shape, rgb)
-    background = np.asarray(background)
-    per_frame = background.shape == np.shape(data)
-    if per_frame:
-        background = np.moveaxis(background, time_axis, 0)
-    elif background.shape != frames.shape[1:]:
-        raise ValueError(
-            f"the background's shape {background.shape} fits neither the frames "
-            f"{frames.shape[1:]} nor the data {np.shape(data)}"
-        )
-    if background.dtype.kind == "f" and not np.isfinite(background).all():
-        raise ValueError("background: " + NON_FINITE_MESSAGE)
-    if noise is None:
-        noise = estimate_noise_model(frames)
-    limit = threshold * smoothed_noise_std(SMOOTHING, layout.n_image_axes)
-    n_frames = layout.n_frames
-    labels = np.zeros((n_frames, *layout.stack_shape, *layout.image_shape), dtype=np.int32)
-    stack_shape = layout.stack_frames_shape[1:]
-    sigma = (SMOOTHING, SMOOTHING) if layout.n_image_axes == 2 else (0, SMOOTHING)
-    for t in range(n_frames):
-        frame = frames[t].reshape(layout.stack_shape + stack_shape)
-        reference = (background[t] if per_frame else background).reshape(frame.shape)
-        if frame.dtype.kind == "f" and not np.isfinite(frame).all():
-            raise ValueError(NON_FINITE_MESSAGE)
-        for index in np.ndindex(*layout.stack_shape):
-            level = reference[index].astype(np.float64)
-            distance = (frame[index] - level) / noise.std(level)
-            found = np.zeros(layout.image_shape, dtype=bool)
-            for channel in range(layout.n_colours):
-                smooth = ndimage.gaussian_filter(distance[..., channel], sigma, mode="nearest")
-                found |= np.abs(smooth) > limit
-            numbered, count = ndimage.label(found)
-            if min_size > 1 and count:
-                sizes = np.bincount(numbered.ravel())
-                small = sizes < min_size
-                small[0] = False
-                found[small[numbered]] = False
-                numbered, count = ndimage.label(found)
-            labels[(t, *index)] = numbered
-        yield Progress(t + 1, n_frames)
-    shape = (n_frames, *layout.spatial_shape[: len(layout.spatial_shape) - layout.rgb])
-    return np.moveaxis(labels.reshape(shape), 0, time_axis)
+    plan = plan_foreground_labels(
+        data,
+        lambda: background,
+        threshold=threshold,
+        min_size=min_size,
+        time_axis=time_axis,
+        rgb=rgb,
+        noise=noise,
+    )
+    return plan.run()
 
 
 def foreground_labels(

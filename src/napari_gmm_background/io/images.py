@@ -267,6 +267,12 @@ class MaskWriter:
             write_bytes(path, _png_bytes(path, image))
         self.count += 1
 
+    def abandon(self) -> None:
+        """Let go of the video without finishing it (its temporary is discarded)."""
+        if self.video is not None:
+            self.video.release()
+            self.video = None
+
     def close(self) -> None:
         """Finish the video, and check every mask is on disk in it (OpenCV does not say)."""
         if self.video is None:

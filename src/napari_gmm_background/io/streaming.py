@@ -20,30 +20,36 @@ import os
 import queue
 import threading
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.layout import cast_like
-from ..core.progress import Progress, relay, run_to_end
-from ..engine.run import DEFAULT_METHOD, METHODS, BackgroundModel, get_method, iter_background
-from ..methods.gmm import EMSettings
+from ..core.plan import Plan, Step
+from ..core.progress import run_to_end
+from ..engine.run import plan_background
+from ..engine.table import DEFAULT_METHOD, METHODS, get_method, settings_for
+from ..methods.gmm import BackgroundModel
 
 if TYPE_CHECKING:
     from .video import VideoInfo
 
-__all__ = ["StreamProgress", "iter_video_background", "video_background"]
-
-# The name this module's progress had before every long run shared one type.
-StreamProgress = Progress
+__all__ = [
+    "FramesAgain",
+    "iter_video_background",
+    "plan_on_decoded",
+    "plan_video_background",
+    "video_background",
+]
 
 
 def _frame_indices(n_frames: int, frames: "slice | None") -> range:
     return range(n_frames)[frames] if frames is not None else range(n_frames)
 
 
-def iter_video_background(
+def plan_video_background(
     path: "str | os.PathLike",
     *,
     frames: "slice | None" = None,
@@ -51,12 +57,9 @@ def iter_video_background(
     keep_model: bool = False,
     info: "VideoInfo | None" = None,
     method: str = DEFAULT_METHOD,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
-) -> "Generator[Progress, None, np.ndarray | tuple[np.ndarray, BackgroundModel]]":
-    """Background of a video file with bounded memory; a progress generator.
+    **settings,
+) -> Plan:
+    """The :class:`~napari_gmm_background.core.plan.Plan` of a video's background in bounded memory.
 
     Parameters
     ----------
@@ -66,30 +69,27 @@ def iter_video_background(
         Frames to use (``slice(start, stop, step)``); all by default.
     memory_budget : int, optional
         Bytes for frames, histograms and decoding buffers. A video whose
-        selected frames fit is decoded into memory and run through
-        :func:`napari_gmm_background.engine.iter_background`; a larger one
-        is fitted from histograms, with as many decoding passes as the
-        histograms need to fit, if the method can be (see
+        selected frames fit is decoded into memory and run through the
+        engine's plan (:func:`napari_gmm_background.engine.plan_background`);
+        a larger one is fitted from histograms, with as many decoding
+        passes as the histograms need to fit, if the method can be (see
         :data:`napari_gmm_background.engine.METHODS`). Default:
-        :func:`napari_gmm_background.io.memory_budget`.
+        :func:`napari_gmm_background.core.memory.memory_budget`.
     keep_model : bool
-        Also return the fitted :class:`~napari_gmm_background.BackgroundModel`
-        (for foreground masks): ``(background, model)``.
+        Also return the notebook rule's fitted
+        :class:`~napari_gmm_background.BackgroundModel`: ``(background, model)``.
     info : VideoInfo, optional
         From :func:`napari_gmm_background.io.video_info`, if already known.
-    method, n_components, max_iter, tol, reg_covar
+    method, settings
         As :func:`napari_gmm_background.extract_background`.
-
-    Yields
-    ------
-    Progress
-        As frames are decoded (stage "decode", over all passes) and pixels
-        fitted (stage "fit").
 
     Returns
     -------
-    numpy.ndarray or (numpy.ndarray, BackgroundModel)
-        (H, W, 3) uint8 RGB background, and the model if asked for.
+    Plan
+        Decoding steps (stage "decode", sized in frames) and fitting steps;
+        its result is the (H, W, 3) uint8 RGB background, and the model if
+        asked for. Frames that do not decode are left out: the fit is then
+        planned again for those that did.
 
     Raises
     ------
@@ -98,17 +98,11 @@ def iter_video_background(
         or a method that needs the frames in memory when they exceed the
         budget.
     """
-    from .video import (
-        DamagedVideoWarning,
-        DecodeReport,
-        VideoReadError,
-        iter_video_frames,
-        video_info,
-    )
-    from .video import memory_budget as default_budget
+    from ..core.memory import memory_budget as default_budget
+    from .video import video_info
 
     row = get_method(method)
-    settings = EMSettings(n_components, max_iter, tol, reg_covar)
+    checked = settings_for(row, **settings)
     if frames is not None and (frames.step or 1) < 1:
         raise ValueError(f"frames {frames}: the step must be positive (frames decode in order)")
     info = info or video_info(path)
@@ -116,46 +110,152 @@ def iter_video_background(
     if len(indices) == 0:
         raise ValueError(f"{os.fspath(path)}: no frames selected out of {info.n_frames}")
     if row.fits_mixtures:
-        settings.check_frames(len(indices), "selected frames")
+        checked.em.check_frames(len(indices), "selected frames")
     budget = default_budget() if memory_budget is None else int(memory_budget)
     frame_bytes = info.height * info.width * 3
-    n_selected = len(indices)
-
-    truncated = info.truncation_message()
-    if truncated:
-        warnings.warn(DamagedVideoWarning(truncated), stacklevel=2)
-    if n_selected * frame_bytes <= budget:
-        video = np.empty((n_selected, info.height, info.width, 3), dtype=np.uint8)
-        report = DecodeReport(info.path, info.n_frames)
-        count = 0
-        for frame in iter_video_frames(path, indices=indices, report=report):
-            video[count] = frame
-            count += 1
-            if count % 64 == 0:
-                yield Progress(count, n_selected, "decode")
-        if count == 0:
-            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
-        report.warn(indices)
-        yield Progress(n_selected, n_selected, "decode")
-        fit = iter_background(video[:count], method=method, keep_model=keep_model, **vars(settings))
-        return (yield from relay(fit, "fit"))
-
+    fit = dict(method=method, keep_model=keep_model, **settings)
+    if len(indices) * frame_bytes <= budget:
+        return _plan_in_memory(path, info, indices, fit)
     if row.histogram_fit is None:
-        from .video import format_bytes
+        from dask.utils import format_bytes
 
         streamable = [name for name, other in METHODS.items() if other.histogram_fit is not None]
         raise ValueError(
             f"{os.fspath(path)}: method {method!r} needs the selected frames in memory, "
-            f"{format_bytes(n_selected * frame_bytes)}, over the {format_bytes(budget)} "
+            f"{format_bytes(len(indices) * frame_bytes)}, over the {format_bytes(budget)} "
             "memory budget: select fewer frames, raise the budget, or use a method that "
             f"streams ({', '.join(repr(name) for name in streamable)})"
         )
-    return (yield from _histogram_passes(path, info, indices, budget, row, settings, keep_model))
+    return _plan_histograms(path, info, indices, budget, row, checked.em, keep_model)
+
+
+def iter_video_background(path: "str | os.PathLike", **kwargs) -> Generator:
+    """:func:`plan_video_background` run: yields its progress, returns its result."""
+    return plan_video_background(path, **kwargs).run()
 
 
 def video_background(path: "str | os.PathLike", **kwargs) -> "np.ndarray | tuple":
-    """:func:`iter_video_background` run to the end."""
+    """:func:`plan_video_background` run to the end."""
     return run_to_end(iter_video_background(path, **kwargs))
+
+
+# Frames a decoding step decodes.
+_DECODE_STEP_FRAMES = 64
+
+
+def _plan_in_memory(path, info: "VideoInfo", indices: range, fit: dict) -> Plan:
+    """Decode the selected frames into memory, then the engine's plan on them."""
+    return plan_on_decoded(path, info, indices, lambda frames: plan_background(frames, **fit))
+
+
+def plan_on_decoded(
+    path: "str | os.PathLike",
+    info: "VideoInfo",
+    indices: range,
+    then: "Callable[[np.ndarray], Plan]",
+) -> Plan:
+    """Decode frames ``indices`` of a video into memory, a few a step, then ``then(frames)``.
+
+    ``then`` is planned at once on the (T, H, W, 3) uint8 RGB frames as
+    they will be; where some do not decode (a damaged video), it is planned
+    again on those that did, and the damage is warned of
+    (:class:`~napari_gmm_background.io.DamagedVideoWarning`).
+    """
+    from .video import DecodeReport, VideoReadError, decode_positions, open_capture
+
+    _warn_if_truncated(info)
+    video = np.empty((len(indices), info.height, info.width, 3), dtype=np.uint8)
+    report = DecodeReport(info.path, info.n_frames)
+    state: dict = {"count": 0}
+
+    def decode(stop: int) -> None:
+        if "positions" not in state:
+            capture = state["capture"] = open_capture(path)
+            state["positions"] = decode_positions(capture, iter(indices), report, rgb=True)
+        for position, frame in state["positions"]:
+            video[state["count"]] = frame
+            state["count"] += 1
+            if position >= indices[stop - 1]:
+                return
+
+    def end_of_decoding() -> None:
+        for _ in state["positions"]:  # nothing more is wanted: this ends the report
+            pass
+        state["capture"].release()
+        count = state["count"]
+        if count == 0:
+            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
+        report.warn(indices)
+        if count < len(indices):  # lost frames: the rest is of those that decoded
+            plan.replan(n_decoding, then(video[:count]))
+
+    bounds = list(range(0, len(indices), _DECODE_STEP_FRAMES)) + [len(indices)]
+    steps = [
+        Step(partial(decode, stop), "decode", stop - start)
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    last = steps[-1]
+    steps[-1] = Step(partial(_both, last.action, end_of_decoding), "decode", last.size)
+    n_decoding = len(steps)
+    plan = Plan(steps).then(then(video))
+    return plan
+
+
+class FramesAgain:
+    """A video decoded again, a few frames a step, each frame handed to ``each(t, frame)``.
+
+    ``t`` is the frame's place among ``indices``. For outputs made frame by
+    frame from a video too long for memory (foreground masks); every frame
+    must decode again, or the last step raises OSError.
+    """
+
+    def __init__(
+        self, path, indices: range, stage: str, each: "Callable[[int, np.ndarray], object]"
+    ):
+        self.path, self.indices, self.stage, self.each = path, indices, stage, each
+        self.positions = None
+        self.count = 0
+
+    def steps(self) -> "list[Step]":
+        bounds = list(range(0, len(self.indices), _DECODE_STEP_FRAMES)) + [len(self.indices)]
+        return [
+            Step(partial(self._decode, stop), self.stage, stop - start)
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+
+    def _decode(self, stop: int) -> None:
+        from .video import DecodeReport, decode_positions, open_capture
+
+        if self.positions is None:
+            self.capture = open_capture(self.path)
+            report = DecodeReport(os.fspath(self.path), self.indices[-1] + 1)
+            self.positions = decode_positions(self.capture, iter(self.indices), report, rgb=True)
+        for position, frame in self.positions:
+            self.each(self.indices.index(position), frame)
+            self.count += 1
+            if position >= self.indices[stop - 1]:
+                break
+        if stop == len(self.indices):
+            self.capture.release()
+            if self.count != len(self.indices):
+                raise OSError(
+                    f"only {self.count} of {len(self.indices)} frames could be read again "
+                    f"for the {self.stage}"
+                )
+
+
+def _warn_if_truncated(info: "VideoInfo") -> None:
+    """Say so when the file declares more frames than it holds (before they are decoded)."""
+    from .video import DamagedVideoWarning
+
+    truncated = info.truncation_message()
+    if truncated:
+        warnings.warn(DamagedVideoWarning(truncated), stacklevel=4)
+
+
+def _both(first: "Callable[[], object]", second: "Callable[[], object]") -> None:
+    first()
+    second()
 
 
 # Frames per histogram update: enough that a block of pixels' histogram rows
@@ -166,10 +266,9 @@ _BATCH_FRAMES = 48
 _DECODERS = 2
 
 
-def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
-    """Fit from per-pixel histograms, one decoding pass per band of rows."""
-    from .video import DecodeReport, VideoReadError
-
+def _plan_histograms(path, info, indices: range, budget: int, row, settings, keep_model) -> Plan:
+    """Fit from per-pixel histograms, one decoding pass per band of rows; a batch a step."""
+    _warn_if_truncated(info)
     n_selected = len(indices)
     row_pixels = info.width * 3
     # Per row of the band: its histograms and the decoders' batch buffers.
@@ -178,33 +277,66 @@ def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
     )
     n_passes = math.ceil(info.height / max(1, min(info.height, budget // row_bytes)))
     rows_per_pass = math.ceil(info.height / n_passes)  # balanced bands
-    total_steps = n_passes * n_selected
-    backgrounds, models = [], []
+    passes = []
+    steps = []
     for index in range(n_passes):
         top = index * rows_per_pass
-        bottom = min(top + rows_per_pass, info.height)
-        histograms = row.histogram_fit((bottom - top) * row_pixels, n_selected, settings)
-        done = 0
-        report = DecodeReport(info.path, info.n_frames)
-        for batch in _decoded_batches(path, indices, top, bottom, report):
-            histograms.add(batch.reshape(len(batch), -1))
-            done += len(batch)
-            yield Progress(index * n_selected + done, total_steps, "decode")
-        if done == 0:
-            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
-        if index == 0:
-            report.warn(indices)
-        background, model = histograms.fit(keep_model=keep_model)
-        del histograms
-        backgrounds.append(background)
-        models.append(model)
-        yield Progress(bottom, info.height, "fit")
+        band = _Band(path, info, indices, top, min(top + rows_per_pass, info.height))
+        band.fitter = partial(row.histogram_fit, settings=settings)
+        band.keep_model, band.warns = keep_model, index == 0
+        steps += [Step(band.add_batch, "decode", len(window)) for window in band.windows()]
+        steps.append(Step(band.fit))
+        passes.append(band)
+    return Plan(steps, partial(_whole_background, passes, info, keep_model))
 
+
+class _Band:
+    """One decoding pass: the histograms of a band of rows, a batch of frames a step."""
+
+    def __init__(self, path, info, indices: range, top: int, bottom: int):
+        self.path, self.info, self.indices = path, info, indices
+        self.top, self.bottom = top, bottom
+        self.batches = None
+
+    def windows(self) -> "list[range]":
+        """The batches the decoders deliver, one per window of positions (see _decoded_batches)."""
+        return [window for share in _shares(self.indices) for window in _windows(share)]
+
+    def add_batch(self) -> None:
+        from .video import DecodeReport
+
+        if self.batches is None:
+            self.report = DecodeReport(self.info.path, self.info.n_frames)
+            band_pixels = (self.bottom - self.top) * self.info.width * 3
+            self.histograms = self.fitter(band_pixels, len(self.indices))
+            self.batches = _decoded_batches(
+                self.path, self.indices, self.top, self.bottom, self.report
+            )
+        batch = next(self.batches)
+        if len(batch):
+            self.histograms.add(batch.reshape(len(batch), -1))
+
+    def fit(self) -> None:
+        from .video import VideoReadError
+
+        self.batches.close()  # every decoder is done: this releases them
+        if self.histograms.n_frames == 0:
+            raise VideoReadError(f"{os.fspath(self.path)}: none of the selected frames decoded")
+        if self.warns:
+            self.report.warn(self.indices)
+        self.background, self.model = self.histograms.fit(keep_model=self.keep_model)
+        del self.histograms
+
+
+def _whole_background(passes: "list[_Band]", info, keep_model: bool):
+    """The bands' backgrounds (and models) as one RGB image."""
     # Decoded as OpenCV's BGR: turn the channel axis around.
     spatial = (info.height, info.width, 3)
+    backgrounds = [band.background for band in passes]
     background = cast_like(np.concatenate(backgrounds).reshape(spatial)[..., ::-1], np.uint8)
     if not keep_model:
         return background
+    models = [band.model for band in passes]
 
     def whole(name):
         values = np.concatenate([getattr(model, name) for model in models])
@@ -221,6 +353,20 @@ def _histogram_passes(path, info, indices, budget, row, settings, keep_model):
     return background, model
 
 
+def _shares(indices: range) -> "list[range]":
+    """The contiguous share of the selected frames each decoder decodes."""
+    n_decoders = min(_DECODERS, len(indices))
+    return [
+        indices[i * len(indices) // n_decoders : (i + 1) * len(indices) // n_decoders]
+        for i in range(n_decoders)
+    ]
+
+
+def _windows(share: range) -> "list[range]":
+    """A share's windows of :data:`_BATCH_FRAMES` positions: one batch each."""
+    return [share[start : start + _BATCH_FRAMES] for start in range(0, len(share), _BATCH_FRAMES)]
+
+
 def _decoded_batches(path, indices: range, top: int, bottom: int, report):
     """Rows ``top:bottom`` of the selected frames, in batches, BGR, in no set order.
 
@@ -235,11 +381,8 @@ def _decoded_batches(path, indices: range, top: int, bottom: int, report):
 
     from .video import DecodeReport, decode_positions, open_capture
 
-    n_decoders = min(_DECODERS, len(indices))
-    shares = [
-        indices[i * len(indices) // n_decoders : (i + 1) * len(indices) // n_decoders]
-        for i in range(n_decoders)
-    ]
+    shares = _shares(indices)
+    n_decoders = len(shares)
     captures = [open_capture(path) for _ in shares]
     width = int(captures[0].get(cv2.CAP_PROP_FRAME_WIDTH))
     buffers = [
@@ -253,22 +396,26 @@ def _decoded_batches(path, indices: range, top: int, bottom: int, report):
     stop = threading.Event()
 
     def decode(capture, share, share_report):
+        # One batch per window of the share, however many of its frames decode:
+        # the steps that take them are planned before any frame is decoded.
         try:
             if share.start:
                 capture.set(cv2.CAP_PROP_POS_FRAMES, share.start)
-            slot, filled = free.get(), 0
-            for _, frame in decode_positions(capture, iter(share), share_report, rgb=False):
+            n_windows = len(_windows(share))
+            window, slot, filled = 0, free.get(), 0
+            for position, frame in decode_positions(capture, iter(share), share_report, rgb=False):
                 if stop.is_set():
                     break
+                while share.index(position) // _BATCH_FRAMES > window:
+                    full.put((slot, filled))
+                    window, slot, filled = window + 1, free.get(), 0
                 buffers[slot][filled] = frame[top:bottom]
                 filled += 1
-                if filled == _BATCH_FRAMES:
-                    full.put((slot, filled))
-                    slot, filled = free.get(), 0
-            if filled:
+            while window < n_windows and not stop.is_set():
                 full.put((slot, filled))
-            else:
-                free.put(slot)
+                window += 1
+                if window < n_windows:
+                    slot, filled = free.get(), 0
             full.put(None)
         except BaseException as error:  # handed to the consumer
             full.put(error)

@@ -8,7 +8,6 @@ containers, so neither is trusted for which frame is which.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import threading
 import warnings
@@ -31,9 +30,7 @@ __all__ = [
     "DecodeReport",
     "as_colour",
     "decode_positions",
-    "format_bytes",
     "iter_video_frames",
-    "memory_budget",
     "open_capture",
     "open_video",
     "read_video",
@@ -43,12 +40,6 @@ __all__ = [
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 
-
-# Videos larger than this share of the memory available when they are opened
-# are read lazily. Override with the environment variable below (bytes, or
-# with a K/M/G suffix).
-MEMORY_FRACTION = 0.25
-MEMORY_BUDGET_VARIABLE = "NAPARI_GMM_BACKGROUND_MEMORY_BUDGET"
 
 # Grey levels by which a grey video's decoded channels may differ: colour
 # codecs round the chroma of grey pixels to +-2 (MJPEG, MPEG-4 measured).
@@ -200,56 +191,6 @@ class VideoInfo:
             "width": self.width,
             "fourcc": self.fourcc,
         }
-
-
-def memory_budget() -> int:
-    """Bytes a video may take decoded before it is opened lazily.
-
-    ``MEMORY_FRACTION`` of the memory available now, or the value of the
-    environment variable ``NAPARI_GMM_BACKGROUND_MEMORY_BUDGET``.
-    """
-    setting = os.environ.get(MEMORY_BUDGET_VARIABLE, "").strip()
-    if setting:
-        try:
-            return parse_size(setting)
-        except ValueError:
-            raise ValueError(
-                f"{MEMORY_BUDGET_VARIABLE}={setting!r} is not a size like 500M or 2G"
-            ) from None
-    return int(MEMORY_FRACTION * _available_memory())
-
-
-def format_bytes(size: int) -> str:
-    """A byte count for people: 1.5 GiB, 820 MiB, 12 KiB."""
-    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"
-
-
-def parse_size(text: str) -> int:
-    """Bytes from a size like ``12345``, ``800K``, ``1.5M`` or ``2G`` (powers of 1024)."""
-    text = text.strip()
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    factor = units.get(text[-1:].upper(), 1)
-    number = float(text[:-1] if text[-1:].upper() in units else text)  # ValueError if not
-    if not math.isfinite(number):
-        raise ValueError(f"{text!r} is not a finite size")
-    return int(number * factor)
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 4 * 2**30
 
 
 def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
@@ -671,9 +612,10 @@ class LazyVideo:
 def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
     """A video as the reader hands it to napari: data and metadata.
 
-    Videos whose decoded frames fit in ``budget`` bytes (default:
-    :func:`memory_budget`) are decoded into memory. Larger videos come back
-    as a :class:`LazyVideo` that decodes frames when they are looked at, in
+    Videos whose decoded frames fit in ``budget`` bytes (default: the memory
+    budget, :func:`napari_gmm_background.core.memory.memory_budget`) are
+    decoded into memory. Larger videos come back as a :class:`LazyVideo`
+    that decodes frames when they are looked at, in
     chunks of at most a sixteenth of the budget, with a cache of at most an
     eighth; they stay RGB.
 
@@ -697,6 +639,8 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
         When frames could not be decoded, or the file declares more than it
         holds; napari shows it as a notification.
     """
+    from ..core.memory import memory_budget
+
     info = video_info(path)
     budget = memory_budget() if budget is None else budget
     metadata = info.as_metadata()

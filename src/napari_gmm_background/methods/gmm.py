@@ -12,7 +12,7 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.checks import check_count, check_number
 from ..core.layout import NON_FINITE_MESSAGE, as_frames, cast_like
+from ..core.plan import Plan, Step
 from ..core.progress import Progress, run_to_end
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ __all__ = [
     "BackgroundModel",
     "EMSettings",
     "HistogramFit",
-    "count_chunks",
+    "plan_fit",
     "fit_background_model",
     "heaviest_means",
     "iter_fit_background_model",
@@ -198,17 +199,17 @@ def fit_background_model(
     data: "ArrayLike",
     *,
     time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
+    n_components: int = EMSettings.n_components,
+    max_iter: int = EMSettings.max_iter,
+    tol: float = EMSettings.tol,
+    reg_covar: float = EMSettings.reg_covar,
 ) -> BackgroundModel:
-    """Fit the per-pixel mixtures and keep them.
+    """Fit the notebook rule's per-pixel mixtures and keep them.
 
-    Same model and parameters as ``extract_background(data, method="gmm")``;
-    returns every component's weight, mean and variance, for foreground
-    masks and diagnostics. ``fit_background_model(data).background()``
-    equals that background.
+    Same model and parameters as ``extract_background(data, method="notebook")``;
+    returns every component's weight, mean and variance, for diagnostics and
+    the model's own masks (:meth:`BackgroundModel.foreground_mask`).
+    ``fit_background_model(data).background()`` equals that background.
 
     Returns
     -------
@@ -230,21 +231,21 @@ def iter_fit_background_model(
     data: "ArrayLike",
     *,
     time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
+    n_components: int = EMSettings.n_components,
+    max_iter: int = EMSettings.max_iter,
+    tol: float = EMSettings.tol,
+    reg_covar: float = EMSettings.reg_covar,
 ) -> Generator[Progress, None, BackgroundModel]:
     """:func:`fit_background_model` as a generator that reports progress.
 
-    Yields a :class:`~napari_gmm_background.progress.Progress` after each
-    chunk of pixels (``done`` and ``total`` count pixel-channels) and returns
-    the :class:`BackgroundModel` (as ``StopIteration.value``). Closing the
-    generator between chunks abandons the fit. For napari's ``thread_worker``
-    and other long-running callers.
+    Yields a :class:`~napari_gmm_background.core.progress.Progress` after each
+    chunk of pixels and returns the :class:`BackgroundModel` (as
+    ``StopIteration.value``). Closing the generator between chunks abandons
+    the fit. For napari's ``thread_worker`` and other long-running callers.
     """
     settings = EMSettings(n_components, max_iter, tol, reg_covar)
-    return _iter_fit(as_frames(data, time_axis), settings, store_model=True)
+    frames = as_frames(data, time_axis)
+    return plan_fit(frames.shape, settings, lambda: frames, store_model=True).run()
 
 
 def iter_heaviest_means(
@@ -257,7 +258,8 @@ def iter_heaviest_means(
     :func:`iter_fit_background_model`; keeps no model, so it needs no
     memory beyond the result.
     """
-    return _iter_fit(as_frames(data, time_axis), settings, store_model=False)
+    frames = as_frames(data, time_axis)
+    return plan_fit(frames.shape, settings, lambda: frames, store_model=False).run()
 
 
 def heaviest_means(data: "ArrayLike", settings: EMSettings, *, time_axis: int = 0) -> np.ndarray:
@@ -265,12 +267,39 @@ def heaviest_means(data: "ArrayLike", settings: EMSettings, *, time_axis: int = 
     return run_to_end(iter_heaviest_means(data, settings, time_axis=time_axis))
 
 
-def count_chunks(data_shape: tuple, time_axis: int = 0) -> int:
-    """How many :class:`Progress` steps a fit of an array of this shape yields."""
-    shape = list(data_shape)
-    n_frames = shape.pop(time_axis % len(shape))
-    n_pixels = math.prod(shape)
-    return len(_chunk_starts(n_pixels, n_frames))
+def plan_fit(
+    frames_shape: tuple,
+    settings: EMSettings,
+    frames: "Callable[[], np.ndarray]",
+    *,
+    store_model: bool,
+) -> Plan:
+    """Fitting every pixel of time-first frames of this shape: a chunk of pixels a step.
+
+    ``frames()`` gives the frames when the first step runs. The plan's
+    result is the heaviest means (``frames_shape`` without time, float64),
+    or the :class:`BackgroundModel` with ``store_model``.
+    """
+    settings.check_frames(frames_shape[0])
+    fit = _Fit(frames_shape, settings, frames, store_model)
+    n_pixels = math.prod(frames_shape[1:])
+    bounds = _chunk_bounds(n_pixels, frames_shape[0])
+    steps = [Step(partial(fit.chunk, a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return Plan(steps, fit.result)
+
+
+def _chunk_bounds(n_pixels: int, n_frames: int) -> "list[int]":
+    """Where the chunks of pixels start, and the end: about _TARGET_CHUNKS of them.
+
+    The count grows with the frames (a float chunk is copied, at most
+    _MAX_CHUNK_BYTES), so frames cut into segments never need fewer
+    chunks in all than the whole: per-frame runs spread segments over the
+    whole's steps (see :mod:`napari_gmm_background.engine.drift`).
+    """
+    by_count = -(-n_pixels // max(-(-n_pixels // _TARGET_CHUNKS), _MIN_CHUNK_PIXELS))
+    by_bytes = -(-n_pixels * 8 * n_frames // _MAX_CHUNK_BYTES)
+    n_chunks = max(1, min(max(by_count, by_bytes), n_pixels))
+    return [n_pixels * k // n_chunks for k in range(n_chunks + 1)]
 
 
 def _pixel_views(frames: np.ndarray) -> list:
@@ -305,77 +334,75 @@ def _pixel_views(frames: np.ndarray) -> list:
     return views
 
 
-def _chunk_starts(n_pixels: int, n_frames: int) -> list:
-    by_count = -(-n_pixels // _TARGET_CHUNKS)
-    by_bytes = max(1, _MAX_CHUNK_BYTES // (8 * n_frames))
-    size = max(min(max(by_count, _MIN_CHUNK_PIXELS), by_bytes), 1)
-    return list(range(0, n_pixels, size)) or [0]
+class _Fit:
+    """One fit of every pixel, a chunk at a time: the state :func:`plan_fit`'s steps share."""
 
+    def __init__(self, frames_shape: tuple, settings: EMSettings, frames, store_model: bool):
+        self.shape = frames_shape
+        self.settings = settings
+        self.frames = frames
+        self.store_model = store_model
+        self.views = None
 
-def _chunk_starts(n_pixels: int, n_frames: int) -> list:
-    by_count = -(-n_pixels // _TARGET_CHUNKS)
-    by_bytes = max(1, _MAX_CHUNK_BYTES // (8 * n_frames))
-    size = max(min(max(by_count, _MIN_CHUNK_PIXELS), by_bytes), 1)
-    return list(range(0, n_pixels, size)) or [0]
+    def _start(self) -> None:
+        """Outputs and pixel views, made when the first chunk runs (a plan holds no data)."""
+        from . import _em_kernels
 
-
-def _iter_fit(frames: np.ndarray, settings: EMSettings, *, store_model: bool):
-    """Fit every pixel of time-first ``frames``: the heaviest means, or the model."""
-    n_frames = frames.shape[0]
-    settings.check_frames(n_frames)
-    spatial = frames.shape[1:]
-    n_pixels = math.prod(spatial)
-    k = settings.n_components
-
-    from ..core.threads import on_workers
-    from . import _em_kernels
-
-    is_uint8 = frames.dtype == np.uint8
-    kernel = _em_kernels.fit_pixels_kernel(np.uint8 if is_uint8 else np.float64)
-
-    background = np.empty(n_pixels, dtype=np.float64)
-    model_rows = n_pixels if store_model else 0
-    weights = np.empty((model_rows, k), dtype=np.float64)
-    means = np.empty((model_rows, k), dtype=np.float64)
-    variances = np.empty((model_rows, k), dtype=np.float64)
-    n_iter = np.empty(model_rows, dtype=np.int32)
-
-    # One flat pixel index over all views, chunked for progress.
-    views = _pixel_views(frames)
-    if len(views) > _MAX_VIEWS:
-        # A layout that flattens into many short views (e.g. from
-        # np.take_along_axis) would cost a kernel call each: copy it once.
-        frames = np.ascontiguousarray(frames)
+        frames = self.frames()
+        self.dtype = frames.dtype
+        self.is_uint8 = frames.dtype == np.uint8
+        self.kernel = _em_kernels.fit_pixels_kernel(np.uint8 if self.is_uint8 else np.float64)
+        n_pixels = math.prod(self.shape[1:])
+        k = self.settings.n_components
+        rows = n_pixels if self.store_model else 0
+        self.background = np.empty(n_pixels, dtype=np.float64)
+        self.weights = np.empty((rows, k), dtype=np.float64)
+        self.means = np.empty((rows, k), dtype=np.float64)
+        self.variances = np.empty((rows, k), dtype=np.float64)
+        self.n_iter = np.empty(rows, dtype=np.int32)
         views = _pixel_views(frames)
-    per_view = views[0].shape[1] if views else 0
-    starts = _chunk_starts(n_pixels, n_frames)
-    size = starts[1] - starts[0] if len(starts) > 1 else max(n_pixels, 1)
-    for start in starts:
-        stop = min(start + size, n_pixels)
+        if len(views) > _MAX_VIEWS:
+            # A layout that flattens into many short views (e.g. from
+            # np.take_along_axis) would cost a kernel call each: copy it once.
+            views = _pixel_views(np.ascontiguousarray(frames))
+        self.views = views
+        self.per_view = views[0].shape[1] if views else 0
+
+    def chunk(self, start: int, stop: int) -> None:
+        """Fit pixels ``start:stop`` of the flat pixel index over all views."""
+        if self.views is None:
+            self._start()
         p = start
         while p < stop:
-            view_index, offset = divmod(p, per_view)
-            view = views[view_index]
-            end = min(stop - p + offset, per_view)
-            chunk = view[:, offset:end]
-            if not is_uint8:
-                chunk = np.asarray(chunk, dtype=np.float64)
-            rows = slice(p, p + end - offset)
-            model = rows if store_model else slice(0, 0)
-            fit_share = partial(
-                kernel, chunk, k, settings.max_iter, float(settings.tol),
-                float(settings.reg_covar), background[rows], weights[model], means[model],
-                variances[model], n_iter[model], store_model, is_uint8,
-            )  # fmt: skip
-            n_blocks = -(-chunk.shape[1] // _em_kernels.BLOCK_SIZE)
-            if sum(on_workers(fit_share, n_blocks)):
-                raise ValueError(NON_FINITE_MESSAGE)
+            view_index, offset = divmod(p, self.per_view)
+            end = min(stop - p + offset, self.per_view)
+            self._fit(self.views[view_index][:, offset:end], slice(p, p + end - offset))
             p += end - offset
-        yield Progress(stop, n_pixels)
 
-    if not store_model:
-        return background.reshape(spatial)
-    return _model(weights, means, variances, n_iter, spatial, frames.dtype)
+    def _fit(self, chunk: np.ndarray, rows: slice) -> None:
+        from ..core.threads import on_workers
+        from . import _em_kernels
+
+        if not self.is_uint8:
+            chunk = np.asarray(chunk, dtype=np.float64)
+        settings = self.settings
+        model = rows if self.store_model else slice(0, 0)
+        fit_share = partial(
+            self.kernel, chunk, settings.n_components, settings.max_iter, float(settings.tol),
+            float(settings.reg_covar), self.background[rows], self.weights[model],
+            self.means[model], self.variances[model], self.n_iter[model], self.store_model,
+            self.is_uint8,
+        )  # fmt: skip
+        n_blocks = -(-chunk.shape[1] // _em_kernels.BLOCK_SIZE)
+        if sum(on_workers(fit_share, n_blocks)):
+            raise ValueError(NON_FINITE_MESSAGE)
+
+    def result(self) -> "np.ndarray | BackgroundModel":
+        spatial = self.shape[1:]
+        self.views = None  # the frames are not needed any more
+        if not self.store_model:
+            return self.background.reshape(spatial)
+        return _model(self.weights, self.means, self.variances, self.n_iter, spatial, self.dtype)
 
 
 def _model(weights, means, variances, n_iter, spatial, dtype) -> BackgroundModel:

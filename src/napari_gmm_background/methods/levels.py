@@ -25,15 +25,16 @@ Numbers only: arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from ..core.layout import NON_FINITE_MESSAGE
 from ..core.noise import NoiseModel, estimate_noise_model
-from ..core.progress import Progress
+from ..core.plan import Plan, Step
 
-__all__ = ["count_level_steps", "iter_dimmest_levels"]
+__all__ = ["fill_in", "never_uncovered", "plan_dimmest_levels"]
 
 START_QUANTILE = 0.05
 BELOW = 3.0
@@ -64,52 +65,75 @@ def window_shift(below: float, above: float) -> float:
     return -(_normal_pdf(-below) - _normal_pdf(above)) / inside
 
 
-def count_level_steps(stack_shape: tuple) -> int:
-    """Steps :func:`iter_dimmest_levels` yields for a (T, Y, X, colours) stack."""
-    return 2 + min(_ROW_BANDS, stack_shape[1])
-
-
-def iter_dimmest_levels(
-    stack: np.ndarray, noise: "NoiseModel | None" = None
-) -> "Generator[Progress, None, np.ndarray]":
+def plan_dimmest_levels(
+    stack_shape: tuple,
+    stack: "Callable[[], np.ndarray]",
+    noise: "NoiseModel | None" = None,
+) -> Plan:
     """The dimmest steady level of every pixel-channel of a (T, Y, X, colours) stack.
 
-    Yields :func:`count_level_steps` progress steps and returns (Y, X,
-    colours) float64. ``noise`` defaults to the stack's own model.
+    ``stack()`` gives the frames when the first step runs; ``noise``
+    defaults to the stack's own model. Steps: the noise model, a band of
+    rows each, the filling in; the result is (Y, X, colours) float64.
     """
-    from ..core.threads import in_parts
-    from ._level_kernels import dimmest_steady_levels
+    levels = _Levels(stack_shape, stack, noise)
+    height = stack_shape[1]
+    bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int).tolist()
+    steps = [Step(levels.start)]
+    steps += [Step(partial(levels.band, a, b)) for a, b in zip(bands[:-1], bands[1:], strict=True)]
+    steps.append(Step(levels.fill_in_covered))
+    return Plan(steps, levels.result)
 
-    n_frames, height, width, n_colours = stack.shape
-    if stack.dtype.kind == "f" and not np.isfinite(stack).all():
-        raise ValueError(NON_FINITE_MESSAGE)
-    if noise is None:
-        noise = estimate_noise_model(stack)
-    yield Progress(1, count_level_steps(stack.shape))
-    rows = stack.reshape(n_frames, height, width * n_colours)
-    if not rows.dtype.isnative or rows.dtype.kind not in "iuf":
-        rows = rows.astype(np.float64)
-    out = np.empty((height, width * n_colours))
-    support = np.empty_like(out)
-    bands = np.linspace(0, height, min(_ROW_BANDS, height) + 1).round().astype(int)
-    shift = window_shift(BELOW, ABOVE)
 
-    def levels_of(start: int, stop: int) -> None:
-        dimmest_steady_levels(
-            rows, start, stop, START_QUANTILE, BELOW, ABOVE, shift,
-            noise.read_variance, noise.gain, noise.floor, out, support,
-        )  # fmt: skip
+class _Levels:
+    """The state the steps of :func:`plan_dimmest_levels` share."""
 
-    for band, (start, stop) in enumerate(zip(bands[:-1], bands[1:], strict=True)):
-        in_parts(int(start), int(stop), levels_of)
-        yield Progress(band + 2, count_level_steps(stack.shape))
-    level = out.reshape(height, width, n_colours)
-    support = support.reshape(height, width, n_colours)
-    for channel in range(n_colours):
-        covered = never_uncovered(level[..., channel], support[..., channel], noise)
-        level[..., channel] = fill_in(level[..., channel], covered)
-    yield Progress(count_level_steps(stack.shape), count_level_steps(stack.shape))
-    return level
+    def __init__(self, stack_shape: tuple, stack, noise: "NoiseModel | None"):
+        self.shape = stack_shape
+        self.stack = stack
+        self.noise = noise
+        self.shift = window_shift(BELOW, ABOVE)
+
+    def start(self) -> None:
+        n_frames, height, width, n_colours = self.shape
+        stack = self.stack()
+        if stack.dtype.kind == "f" and not np.isfinite(stack).all():
+            raise ValueError(NON_FINITE_MESSAGE)
+        if self.noise is None:
+            self.noise = estimate_noise_model(stack)
+        rows = stack.reshape(n_frames, height, width * n_colours)
+        if not rows.dtype.isnative or rows.dtype.kind not in "iuf":
+            rows = rows.astype(np.float64)
+        self.rows = rows
+        self.out = np.empty((height, width * n_colours))
+        self.support = np.empty_like(self.out)
+
+    def band(self, start: int, stop: int) -> None:
+        from ..core.threads import in_parts
+        from ._level_kernels import dimmest_steady_levels
+
+        noise = self.noise
+
+        def levels_of(a: int, b: int) -> None:
+            dimmest_steady_levels(
+                self.rows, a, b, START_QUANTILE, BELOW, ABOVE, self.shift,
+                noise.read_variance, noise.gain, noise.floor, self.out, self.support,
+            )  # fmt: skip
+
+        in_parts(start, stop, levels_of)
+
+    def fill_in_covered(self) -> None:
+        """Where a cell never left, the level is the smooth continuation of the rest."""
+        height, width, n_colours = self.shape[1:]
+        level = self.out.reshape(height, width, n_colours)
+        support = self.support.reshape(height, width, n_colours)
+        for channel in range(n_colours):
+            covered = never_uncovered(level[..., channel], support[..., channel], self.noise)
+            level[..., channel] = fill_in(level[..., channel], covered)
+        self.rows = self.support = None
+
+    def result(self) -> np.ndarray:
+        return self.out.reshape(self.shape[1:])
 
 
 def _envelope_size(shape: tuple) -> int:

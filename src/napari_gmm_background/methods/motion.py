@@ -30,35 +30,33 @@ arrays in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.checks import check_count, check_number
-from ..core.layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, iter_by_stack
-from ..core.progress import Progress, renumber, run_to_end
+from ..core.layout import NON_FINITE_MESSAGE
+from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
+    from ..core.reading import InMemory, LazyStack
 
-    from ..core.reading import LazyStack, Reading
+    StackSource = InMemory | LazyStack
 
     # A first estimate: the kept frames of a stack, (n_kept, Y, X, colours),
     # to a (Y, X, colours) float64 background.
     FirstEstimate = Callable[[np.ndarray], np.ndarray]
 
 __all__ = [
-    "count_motionless_steps",
-    "count_stack_steps",
-    "estimate_noise",
-    "iter_motionless_background",
-    "iter_stack_background",
+    "MotionOptions",
     "cell_size_for",
-    "refine_frames_for",
+    "estimate_noise",
     "motion_scores",
-    "motionless_background",
+    "plan_stack",
+    "refine_frames_for",
 ]
 
 # LaBGen-P's default subset size; the window and tolerance were measured on
@@ -283,143 +281,22 @@ def _window_for(height: int, width: int) -> int:
     return max(3, int(round(DEFAULT_WINDOW_FRACTION * min(height, width))) | 1)
 
 
-def _first_estimate(statistic, gmm_settings) -> "FirstEstimate | None":
-    """None for the kept frames' median (done in the kernel), else a callable."""
-    if callable(statistic):
-        return statistic
-    if statistic == "median":
-        return None
-    if statistic == "gmm":
-        from .gmm import EMSettings, heaviest_means
+@dataclass(frozen=True)
+class MotionOptions:
+    """How a motionless method goes through a stack; checked when made.
 
-        return partial(heaviest_means, settings=EMSettings(**gmm_settings))
-    raise ValueError(f"statistic must be 'median', 'gmm' or a callable, got {statistic!r}")
-
-
-def _check(n_samples, window, tolerance, gmm_settings) -> None:
-    check_count("n_samples", n_samples)
-    if window is not None:
-        check_count("window", window)
-    check_number("tolerance", tolerance)
-    unknown = sorted(set(gmm_settings) - {"n_components", "max_iter", "tol", "reg_covar"})
-    if unknown:
-        raise TypeError(
-            f"unexpected keyword {unknown[0]!r}; the mixture settings are n_components, "
-            "max_iter, tol and reg_covar"
-        )
-    from .gmm import EMSettings
-
-    EMSettings(**gmm_settings)
-
-
-def count_stack_steps(
-    stack_shape: tuple,
-    *,
-    refines_a_first_estimate: bool = False,
-    cell_size: "int | None" = 1,
-    reading: "Reading | None" = None,
-) -> int:
-    """Progress steps of one (T, Y, X, colours) stack.
-
-    ``cell_size`` as :func:`iter_stack_background`; ``reading`` for a stack
-    read on demand (:class:`napari_gmm_background.reading.LazyStack`), whose
-    reading is counted too.
-    """
-    plan = _Plan(stack_shape, cell_size, reading)
-    return plan.n_steps(refines_a_first_estimate)
-
-
-class _Plan:
-    """How a stack is gone through: steps of the first pass, bands and blocks of the second.
-
-    The second pass fits bands of rows, at least :data:`_ROW_BANDS` and of
-    at most :data:`_BAND_SAMPLES` samples, their edges on whole cells. A
-    stack in memory is one block; one read on demand is read a block of
-    whole bands at a time, each of at most ``reading.block_bytes`` over all
-    frames, a part of its frames a step (see
-    :class:`napari_gmm_background.reading.LazyStack`).
-    """
-
-    def __init__(self, stack_shape: tuple, cell_size: "int | None", reading: "Reading | None"):
-        n_frames, height, width = stack_shape[:3]
-        self.n_frames = n_frames
-        self.cell = cell_size_for(height, width) if cell_size is None else int(cell_size)
-        n_bands = min(max(_ROW_BANDS, -(-math.prod(stack_shape) // _BAND_SAMPLES)), height)
-        edges = np.linspace(0, height, n_bands + 1) / self.cell
-        edges = np.minimum(edges.round().astype(int) * self.cell, height)
-        edges[-1] = height
-        self.bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
-        self.scoring_steps = -(-n_frames // _FRAMES_PER_STEP)
-        self.read_steps = 0
-        self.blocks = [(0, len(self.bands))]  # [first band, stop band)
-        self.block_reads = [0]
-        if reading is None:
-            return
-        from ..core.reading import count_read_steps
-
-        row_bytes = math.prod(stack_shape[2:]) * reading.itemsize  # one row of one frame
-        self.read_steps = count_read_steps(stack_shape, reading)
-        self.blocks, self.block_reads, start = [], [], 0
-        rows_per_block = max(1, reading.block_bytes // max(row_bytes * n_frames, 1))
-        for stop in range(1, len(self.bands) + 1):
-            last = stop == len(self.bands)
-            too_big = not last and self.bands[stop][1] - self.bands[start][0] > rows_per_block
-            if last or too_big:
-                first_row, last_row = self.bands[start][0], self.bands[stop - 1][1]
-                parts = reading.parts(n_frames, (last_row - first_row) * row_bytes)
-                self.block_reads.append(len(parts))
-                self.blocks.append((start, stop))
-                start = stop
-        if len(self.blocks) == 1:
-            self.block_reads = [0]  # kept in memory from the first pass
-
-    def rows(self, block: int) -> "tuple[int, int]":
-        first, stop = self.blocks[block]
-        return self.bands[first][0], self.bands[stop - 1][1]
-
-    def n_steps(self, refines_a_first_estimate: bool) -> int:
-        per_block = refines_a_first_estimate * len(self.blocks)
-        first_pass = self.scoring_steps + self.read_steps
-        return first_pass + sum(self.block_reads) + per_block + len(self.bands)
-
-
-def count_motionless_steps(
-    data_shape: tuple, time_axis: int = 0, statistic="median", rgb: "bool | None" = None
-) -> int:
-    """How many progress steps :func:`iter_motionless_background` yields."""
-    shape = list(data_shape)
-    shape.insert(0, shape.pop(time_axis % len(shape)))
-    layout = Layout.of(tuple(shape), rgb)
-    per_stack = count_stack_steps(
-        layout.stack_frames_shape, refines_a_first_estimate=statistic != "median"
-    )
-    return per_stack * layout.n_stacks
-
-
-def iter_stack_background(
-    stack: "np.ndarray | LazyStack",
-    *,
-    n_samples: int = DEFAULT_N_SAMPLES,
-    window: "int | None" = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    first_estimate: "FirstEstimate | None" = None,
-    cell_size: "int | None" = 1,
-    joint_colour: bool = False,
-    max_refine_frames: "int | None" = None,
-    prefer_recurring: bool = False,
-) -> "Generator[Progress, None, np.ndarray]":
-    """The motionless background of one (T, Y, X, colours) stack, float64.
-
-    Yields :func:`count_stack_steps` progress steps.
-
-    Parameters
+    Attributes
     ----------
-    stack : numpy.ndarray or LazyStack
-        (T, Y, X, colours) frames, in memory or read on demand a part at a
-        time (:class:`napari_gmm_background.reading.LazyStack`), with the
-        same result.
-    n_samples, window, tolerance
-        As :func:`motionless_background` (``window`` in cells).
+    n_samples : int
+        Frames kept per pixel (or cell), those with the least motion around
+        it (all frames if there are fewer).
+    tolerance : float
+        Frames within this many noise standard deviations (for integer
+        data at least half a level) of the first estimate make the final
+        median.
+    window : int, optional
+        Side, in cells, of the square window motion is averaged over;
+        default a tenth of the smaller image side.
     first_estimate : callable, optional
         Takes the kept frames (n_kept, Y, X, colours) to a first estimate;
         None takes the median of each pixel's kept frames.
@@ -429,270 +306,252 @@ def iter_stack_background(
     joint_colour : bool
         A frame agrees with the first estimate only where all its colour
         channels do, so every channel's median comes from the same frames.
-    max_refine_frames : int, optional
-        Refine with at most this many frames, every n-th.
+    limit_refine : bool
+        Refine with at most :func:`refine_frames_for` frames, every n-th.
     prefer_recurring : bool
         Where fewer than half the frames agree with the result, weigh it
         against the pixel's most recurring colour (see
-        :func:`napari_gmm_background._motion_kernels.prefer_recurring`).
+        :func:`napari_gmm_background.methods._motion_kernels.prefer_recurring`).
     """
-    from ..core.threads import in_parts
-    from . import _motion_kernels
 
-    lazy = not isinstance(stack, np.ndarray)
-    n_frames, height, width, n_colours = stack.shape
-    plan = _Plan(stack.shape, cell_size, stack.reading if lazy else None)
-    cell = plan.cell
-    grid = (-(-height // cell), -(-width // cell))
-    if window is None:
-        window = _window_for(*grid)
-    n_kept = min(n_frames, n_samples)
-    total = plan.n_steps(first_estimate is not None)
-    done = 0
-    if height == 0 or width == 0:  # an empty image: an empty background
-        for done in range(1, total + 1):
-            yield Progress(done, total)
-        return np.empty((height, width, n_colours))
+    n_samples: int = DEFAULT_N_SAMPLES
+    tolerance: float = DEFAULT_TOLERANCE
+    window: "int | None" = None
+    first_estimate: "FirstEstimate | None" = field(default=None, compare=False)
+    cell_size: "int | None" = 1
+    joint_colour: bool = False
+    limit_refine: bool = False
+    prefer_recurring: bool = False
 
-    # First pass: every frame scored in turn. Frames read on demand also
-    # give here what the second pass needs of whole frames (the noise, the
-    # spread of values), and keep its blocks of rows (LazyStack.keep_rows).
-    noise = _NoiseSampler(stack.shape)
-    values = _ValueSampler(n_frames) if prefer_recurring else None
-    if lazy:
-        stack.keep_rows([plan.rows(block) for block in range(len(plan.blocks))])
-    best = np.empty(grid + (n_kept,), dtype=np.uint64)
-    worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
-    # Scores are offered a batch of frames at a time; a batch divides a step
-    # and holds at most _BATCH_BYTES (a few frames of a large image).
-    per_batch = _FRAMES_PER_STEP
-    while per_batch > 1 and per_batch * math.prod(grid) * 4 > _BATCH_BYTES:
-        per_batch //= 2
-    batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
-    scorer = _Scorer(n_frames, window, cell)
+    def __post_init__(self):
+        check_count("n_samples", self.n_samples)
+        check_number("tolerance", self.tolerance)
+        if self.window is not None:
+            check_count("window", self.window)
 
-    def keep(t: int, scores: np.ndarray, batch=batch, best=best, worst=worst) -> bool:
-        """Offer frame ``t``'s scores; whether a step of frames was scored."""
-        batch[t % per_batch] = scores
-        last = t + 1 == n_frames
-        if (t + 1) % per_batch and not last:
-            return False
-        first = t - t % per_batch
-        score_bits = batch[: t + 1 - first].view(np.uint32)
-        offer = partial(_motion_kernels.keep_least_moving, score_bits, first, best, worst)
-        in_parts(0, grid[0], offer)
-        return (t + 1) % _FRAMES_PER_STEP == 0 or last
 
-    parts = stack.parts() if lazy else [slice(0, n_frames)]
-    for part in parts:
-        if lazy:
-            frames = yield from renumber(stack.iter_read_part(part), total, done)
-            done += stack.count_strips(part)
-        else:
-            frames = stack
-        for t, frame in enumerate(frames, start=part.start):
-            if lazy:
-                noise.see(t, frame)
-                if values is not None:
-                    values.see(t, frame)
-            ready = scorer.push(frame) if t + 1 < n_frames else scorer.push(frame) + scorer.finish()
+def plan_stack(source: "StackSource", options: MotionOptions = MotionOptions()) -> Plan:
+    """The motionless background of one (T, Y, X, colours) stack, step by step.
+
+    ``source`` is the stack in memory
+    (:class:`napari_gmm_background.core.reading.InMemory`) or read on
+    demand (:class:`napari_gmm_background.core.reading.LazyStack`), with
+    the same result. The first pass reads each part of the frames and
+    scores them, a few frames a step; the second fits a band of rows a
+    step, a block of rows at a time (for a stack read on demand, each block
+    read first, a part a step). The result is (Y, X, colours) float64.
+    """
+    fit = _StackFit(source, options)
+    if fit.empty:  # an empty image: an empty background
+        return Plan([Step(fit.make_empty)], fit.result)
+    source.keep_rows(fit.block_rows)
+    steps = []
+    for part in source.parts():
+        steps += [Step(read) for read in source.part_reads(part)]
+        for start in range(part.start, part.stop, _FRAMES_PER_STEP):
+            stop = min(start + _FRAMES_PER_STEP, part.stop)
+            steps.append(Step(partial(fit.score, part, start, stop)))
+    for block, bands in enumerate(fit.block_bands):
+        steps += [Step(read) for read in source.block_reads(block)]
+        if options.first_estimate is not None:
+            steps.append(Step(partial(fit.estimate, block)))
+        steps += [Step(partial(fit.fit_band, block, band)) for band in bands]
+    return Plan(steps, fit.result)
+
+
+class _StackFit:
+    """What the steps of :func:`plan_stack` share: the stack's geometry and its fit so far."""
+
+    def __init__(self, source: "StackSource", options: MotionOptions):
+        self.source = source
+        self.options = options
+        n_frames, height, width, self.n_colours = source.shape
+        self.n_frames, self.height, self.width = n_frames, height, width
+        cell = cell_size_for(height, width) if options.cell_size is None else options.cell_size
+        self.cell = int(cell)
+        self.grid = (-(-height // self.cell), -(-width // self.cell))
+        self.window = options.window or _window_for(*self.grid)
+        self.n_kept = min(n_frames, options.n_samples)
+        self.refine_step = 1
+        if options.limit_refine:
+            limit = refine_frames_for(n_frames, height * width)
+            self.refine_step = -(-n_frames // limit) if n_frames > limit else 1
+        self.empty = height == 0 or width == 0
+        self._plan_blocks()
+        self.scoring = False
+
+    def _plan_blocks(self) -> None:
+        """Bands of rows on whole cells, and the blocks of bands the second pass reads.
+
+        At least :data:`_ROW_BANDS` bands of at most :data:`_BAND_SAMPLES`
+        samples; a stack in memory is one block, one read on demand blocks
+        of at most ``reading.block_bytes`` over all frames.
+        """
+        height, cell = self.height, self.cell
+        n_samples = math.prod(self.source.shape)
+        n_bands = min(max(_ROW_BANDS, -(-n_samples // _BAND_SAMPLES)), height)
+        edges = np.linspace(0, height, n_bands + 1) / cell
+        edges = np.minimum(edges.round().astype(int) * cell, height)
+        edges[-1] = height
+        bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+        reading = self.source.reading
+        rows_per_block = height
+        if reading is not None:
+            row_bytes = math.prod(self.source.shape[2:]) * reading.itemsize
+            rows_per_block = max(1, reading.block_bytes // max(row_bytes * self.n_frames, 1))
+        self.block_bands = [[]]
+        for band in bands:
+            block = self.block_bands[-1]
+            if block and band[1] - block[0][0] > rows_per_block:
+                self.block_bands.append([])
+            self.block_bands[-1].append(band)
+        self.block_rows = [(block[0][0], block[-1][1]) for block in self.block_bands]
+
+    def make_empty(self) -> None:
+        self.background = np.empty((self.height, self.width, self.n_colours))
+
+    # -- the first pass: every frame scored in turn ---------------------------
+
+    def _start_first_pass(self) -> None:
+        grid, n_frames = self.grid, self.n_frames
+        self.noise = _NoiseSampler(self.source.shape)
+        self.values = _ValueSampler(n_frames) if self.options.prefer_recurring else None
+        self.best = np.empty(grid + (self.n_kept,), dtype=np.uint64)
+        self.worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
+        # Scores are offered a batch of frames at a time; a batch divides a
+        # step and holds at most _BATCH_BYTES (a few frames of a large image).
+        per_batch = _FRAMES_PER_STEP
+        while per_batch > 1 and per_batch * math.prod(grid) * 4 > _BATCH_BYTES:
+            per_batch //= 2
+        self.per_batch = per_batch
+        self.batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
+        self.scorer = _Scorer(n_frames, self.window, self.cell)
+
+    def score(self, part: slice, start: int, stop: int) -> None:
+        """Score frames ``start:stop`` of ``part`` (read), and sample what the fit needs."""
+        if not self.scoring:
+            self._start_first_pass()
+            self.scoring = True
+        frames = self.source.frames(part)
+        for t in range(start, stop):
+            frame = frames[t - part.start]
+            self.noise.see(t, frame)
+            if self.values is not None:
+                self.values.see(t, frame)
+            ready = self.scorer.push(frame)
+            if t + 1 == self.n_frames:
+                ready += self.scorer.finish()
             for scored, scores in ready:
-                if keep(scored, scores):
-                    done += 1
-                    yield Progress(done, total)
-        del frames
-    best_frames = _motion_kernels.frames_of(best)
-    del keep, best, worst, batch
+                self._offer(scored, scores)
+        if stop == self.n_frames:
+            self._end_first_pass()
 
-    if not lazy:
-        for t in noise.frames_needed:
-            noise.see(t, stack[t])
-        if values is not None:
-            for t in range(0, n_frames, values.every):
-                values.see(t, stack[t])
-    tolerance_levels = tolerance * noise.noise()
-    count_width = 0
-    if np.issubdtype(stack.dtype, np.integer):
-        # Below half a level, only the exact first median would agree.
-        tolerance_levels = max(tolerance_levels, 0.5)
-        # The agreeing values are counted over their 2 * tolerance levels,
-        # unless clearing that many counters would cost more than the count.
-        span = 2 * int(math.floor(tolerance_levels)) + 2
-        n_refine = n_frames
-        if max_refine_frames is not None and n_frames > max_refine_frames:
-            n_refine = len(range(0, n_frames, -(-n_frames // max_refine_frames)))
-        count_width = span if span <= max(64, n_refine) else 0
-    if prefer_recurring:
-        decision_tolerance = max(tolerance_levels, _DECISION_SHARE * values.value_range())
-    tolerance_levels = float(tolerance_levels)
+    def _offer(self, t: int, scores: np.ndarray) -> None:
+        """Offer frame ``t``'s scores; a full batch goes to the cells' stillest frames."""
+        from ..core.threads import in_parts
+        from . import _motion_kernels
 
-    first_estimates = np.empty((height, width, n_colours), dtype=np.float64)
-    background = np.empty((height, width, n_colours), dtype=np.float64)
-    support = np.empty((height, width), dtype=np.int32)
+        per_batch = self.per_batch
+        self.batch[t % per_batch] = scores
+        if (t + 1) % per_batch and t + 1 < self.n_frames:
+            return
+        first = t - t % per_batch
+        score_bits = self.batch[: t + 1 - first].view(np.uint32)
+        offer = partial(_motion_kernels.keep_least_moving, score_bits, first, self.best, self.worst)
+        in_parts(0, self.grid[0], offer)
 
-    def fit_band(frames, refine_frames, offset: int, band_start: int, band_stop: int) -> None:
-        """Fit image rows ``band_start:band_stop``; ``frames`` hold rows from ``offset`` on."""
-        rows_best = best_frames[offset // cell :]
-        rows_first = first_estimates[offset:]
-        rows_background = background[offset:]
-        rows_support = support[offset:]
+    def _end_first_pass(self) -> None:
+        """The stillest frames of every cell, and the tolerances the refinement needs."""
+        from . import _motion_kernels
 
-        def first_medians(a: int, b: int) -> None:
-            _motion_kernels.kept_medians(frames, rows_best, cell, a, b, rows_first)
+        self.best_frames = _motion_kernels.frames_of(self.best)
+        del self.best, self.worst, self.batch, self.scorer
+        tolerance = self.options.tolerance * self.noise.noise()
+        self.count_width = 0
+        if np.issubdtype(self.source.dtype, np.integer):
+            # Below half a level, only the exact first median would agree.
+            tolerance = max(tolerance, 0.5)
+            # The agreeing values are counted over their 2 * tolerance levels,
+            # unless clearing that many counters would cost more than the count.
+            span = 2 * int(math.floor(tolerance)) + 2
+            n_refine = len(range(0, self.n_frames, self.refine_step))
+            self.count_width = span if span <= max(64, n_refine) else 0
+        if self.options.prefer_recurring:
+            share = _DECISION_SHARE * self.values.value_range()
+            self.decision_tolerance = float(max(tolerance, share))
+        self.tolerance = float(tolerance)
+        shape = (self.height, self.width, self.n_colours)
+        self.first_estimates = np.empty(shape, dtype=np.float64)
+        self.background = np.empty(shape, dtype=np.float64)
+        self.support = np.empty((self.height, self.width), dtype=np.int32)
 
-        def refine(a: int, b: int) -> None:
-            # Only the kernel a call needs is compiled: counting for integers, sorting otherwise.
-            if count_width:
-                _motion_kernels.agreeing_medians_counted(
-                    refine_frames, rows_first, tolerance_levels, count_width, joint_colour,
-                    a, b, rows_background, rows_support,
-                )  # fmt: skip
-            else:
-                _motion_kernels.agreeing_medians_sorted(
-                    refine_frames, rows_first, tolerance_levels, joint_colour,
-                    a, b, rows_background, rows_support,
-                )  # fmt: skip
-            if prefer_recurring:
-                _motion_kernels.prefer_recurring(
-                    frames, refine_frames, rows_best, cell, tolerance_levels,
-                    float(decision_tolerance), rows_support, 0.5, a, b, rows_background,
-                )  # fmt: skip
+    # -- the second pass, a block of rows at a time ----------------------------
+    # The kernels see the block's frames and the per-pixel arrays from its
+    # first row on, so they index both alike (a block starts on a whole cell).
 
-        if first_estimate is None:
-            in_parts(band_start - offset, band_stop - offset, first_medians)
-        in_parts(band_start - offset, band_stop - offset, refine)
-
-    # Second pass, a block of rows at a time: the kernels see the block's
-    # frames and the views of the per-pixel arrays from its first row on, so
-    # they index both alike (the block's first row is on a whole cell).
-    for block, (first_band, stop_band) in enumerate(plan.blocks):
-        row_start, row_stop = plan.rows(block)
-        if not lazy:
-            frames, offset = stack, 0
-        else:
-            offset = row_start
-            frames = yield from renumber(stack.iter_block(row_start, row_stop), total, done)
-            done += plan.block_reads[block]
-        refine_frames = frames
-        if max_refine_frames is not None and n_frames > max_refine_frames:
-            refine_frames = frames[:: -(-n_frames // max_refine_frames)]  # a view, not a copy
-        if first_estimate is not None:
-            cells = best_frames[row_start // cell : -(-row_stop // cell)]
-            per_pixel = cells.repeat(cell, axis=0).repeat(cell, axis=1)
-            per_pixel = per_pixel[: row_stop - row_start, :width]
-            kept = np.take_along_axis(
-                frames[:, row_start - offset : row_stop - offset],
-                np.moveaxis(per_pixel, -1, 0)[..., np.newaxis],
-                axis=0,
-            )
-            del per_pixel
-            first_estimates[row_start:row_stop] = first_estimate(np.ascontiguousarray(kept))
-            del kept
-            done += 1
-            yield Progress(done, total)
-
-        for band_start, band_stop in plan.bands[first_band:stop_band]:
-            fit_band(frames, refine_frames, offset, band_start, band_stop)
-            done += 1
-            yield Progress(done, total)
-        del frames, refine_frames
-    return background
-
-
-def iter_motionless_background(
-    data: "ArrayLike",
-    *,
-    time_axis: int = 0,
-    rgb: "bool | None" = None,
-    n_samples: int = DEFAULT_N_SAMPLES,
-    window: "int | None" = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    statistic="median",
-    **gmm_settings,
-) -> "Generator[Progress, None, np.ndarray]":
-    """:func:`motionless_background` as a generator that reports progress.
-
-    Yields a :class:`~napari_gmm_background.progress.Progress` in steps (see
-    :func:`count_motionless_steps`) and returns the background as
-    ``StopIteration.value``; closing it between steps abandons the work.
-    """
-    _check(n_samples, window, tolerance, gmm_settings)
-    first_estimate = _first_estimate(statistic, gmm_settings)
-    frames = as_frames(data, time_axis)
-    dtype = np.asarray(data).dtype  # half floats are computed as float32
-    layout = Layout.of(frames.shape, rgb)
-    background = yield from iter_by_stack(
-        frames,
-        layout,
-        iterate_stack=partial(
-            iter_stack_background,
-            n_samples=n_samples,
-            window=window,
-            tolerance=tolerance,
-            first_estimate=first_estimate,
-        ),
-        count_stack_steps=partial(
-            count_stack_steps, refines_a_first_estimate=first_estimate is not None
-        ),
-    )
-    return cast_like(background, dtype)
-
-
-def motionless_background(
-    data: "ArrayLike",
-    *,
-    time_axis: int = 0,
-    rgb: "bool | None" = None,
-    n_samples: int = DEFAULT_N_SAMPLES,
-    window: "int | None" = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    statistic="median",
-    **gmm_settings,
-) -> np.ndarray:
-    """Background from each pixel's least-moving frames.
-
-    Parameters
-    ----------
-    data : array_like
-        Frames with a time axis, two image axes (Y, X), maybe a trailing
-        colour axis, and any other axes (channels, Z...), each of whose
-        stacks is done on its own.
-    time_axis : int
-        The time axis.
-    rgb : bool, optional
-        Whether the last axis is colour (its channels are scored together);
-        by default guessed as napari does (last axis of length 3 or 4).
-    n_samples : int
-        Frames kept per pixel, those with the least motion around it (all
-        frames if there are fewer).
-    window : int, optional
-        Side of the square window motion is averaged over; default a tenth of
-        the smaller image side.
-    tolerance : float
-        Frames within this many noise standard
-        deviations (:func:`estimate_noise`; for integer data at least half a
-        level) of the first estimate make the final median.
-    statistic : {"median", "gmm"} or callable
-        First estimate: the median of the kept frames, or the mean of the
-        heaviest Gaussian of a mixture fitted to them (``gmm_settings`` as
-        :class:`napari_gmm_background.gmm.EMSettings`), or a callable
-        taking the kept frames (n_kept, Y, X, colours) to a (Y, X, colours)
-        estimate.
-
-    Returns
-    -------
-    numpy.ndarray
-        The background, in ``data``'s dtype.
-    """
-    return run_to_end(
-        iter_motionless_background(
-            data,
-            time_axis=time_axis,
-            rgb=rgb,
-            n_samples=n_samples,
-            window=window,
-            tolerance=tolerance,
-            statistic=statistic,
-            **gmm_settings,
+    def estimate(self, block: int) -> None:
+        """The first estimates of ``block``'s rows from their kept frames."""
+        row_start, row_stop = self.block_rows[block]
+        frames = self.source.block(block)
+        cell = self.cell
+        cells = self.best_frames[row_start // cell : -(-row_stop // cell)]
+        per_pixel = cells.repeat(cell, axis=0).repeat(cell, axis=1)
+        per_pixel = per_pixel[: row_stop - row_start, : self.width]
+        kept = np.take_along_axis(
+            frames[:, : row_stop - row_start],
+            np.moveaxis(per_pixel, -1, 0)[..., np.newaxis],
+            axis=0,
         )
-    )
+        del per_pixel
+        estimate = self.options.first_estimate(np.ascontiguousarray(kept))
+        self.first_estimates[row_start:row_stop] = estimate
+
+    def fit_band(self, block: int, band: "tuple[int, int]") -> None:
+        """Fit image rows ``band`` of ``block``; after its last band, let the block go."""
+        from ..core.threads import in_parts
+
+        frames = self.source.block(block)
+        offset = self.block_rows[block][0]
+        rows = (band[0] - offset, band[1] - offset)
+        refine_frames = frames[:: self.refine_step]  # a view, not a copy
+        if self.options.first_estimate is None:
+            in_parts(*rows, partial(self._first_medians, frames, offset))
+        in_parts(*rows, partial(self._refine, frames, refine_frames, offset))
+        if band == self.block_bands[block][-1]:
+            self.source.done_with_block(block)
+
+    def _first_medians(self, frames, offset: int, a: int, b: int) -> None:
+        """The median of the kept frames, rows ``a:b`` of a block holding rows from ``offset``."""
+        from . import _motion_kernels as kernels
+
+        best = self.best_frames[offset // self.cell :]
+        kernels.kept_medians(frames, best, self.cell, a, b, self.first_estimates[offset:])
+
+    def _refine(self, frames, refine_frames, offset: int, a: int, b: int) -> None:
+        """The median of the agreeing frames, rows ``a:b`` (see :meth:`_first_medians`)."""
+        from . import _motion_kernels as kernels
+
+        first = self.first_estimates[offset:]
+        background = self.background[offset:]
+        support = self.support[offset:]
+        tolerance = self.tolerance
+        joint = self.options.joint_colour
+        # Only the kernel a call needs is compiled: counting for integers, sorting otherwise.
+        if self.count_width:
+            kernels.agreeing_medians_counted(
+                refine_frames, first, tolerance, self.count_width, joint, a, b, background, support
+            )
+        else:
+            kernels.agreeing_medians_sorted(
+                refine_frames, first, tolerance, joint, a, b, background, support
+            )
+        if self.options.prefer_recurring:
+            best = self.best_frames[offset // self.cell :]
+            kernels.prefer_recurring(
+                frames, refine_frames, best, self.cell, tolerance, self.decision_tolerance,
+                support, 0.5, a, b, background,
+            )  # fmt: skip
+
+    def result(self) -> np.ndarray:
+        self.first_estimates = self.support = self.best_frames = None
+        return self.background

@@ -1,0 +1,74 @@
+"""Compiling the kernels before a run needs them: in a background thread, or behind a message.
+
+Numbers only: no napari, no Qt, no files (numba's cache aside).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .extract import extract_background
+from .table import DEFAULT_METHOD, get_method
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+__all__ = ["is_warm", "start_warm_up", "warm_up"]
+
+# (dtype, method) pairs whose kernels this process has compiled or loaded.
+_warm: "set[tuple[str, str]]" = set()
+_warm_lock = threading.Lock()
+
+
+def is_warm(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> bool:
+    """Whether :func:`warm_up` has run for this dtype and method in this process."""
+    return (np.dtype(dtype).name, method) in _warm
+
+
+def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
+    """Compile, or load from numba's disk cache, the kernels a run needs for this dtype and method.
+
+    The first run after installing compiles the kernels it needs (several
+    seconds); later processes load them from the cache (about a second).
+    Running a small stack of this dtype through the method now, in the
+    background or behind a message, spares the real run that wait. Thread
+    safe: numba compiles each kernel once, and a run that needs a kernel
+    being compiled waits for it.
+    """
+    key = (np.dtype(dtype).name, get_method(method).name)
+    if key in _warm:
+        return
+    with _warm_lock:
+        if key in _warm:
+            return
+        rng = np.random.default_rng(0)
+        # A scene as a camera sees it (a level plus a little noise, which
+        # takes the counting path for integers), in images big enough to be
+        # scored on cells of 2 pixels: the kernels of a real run, not the
+        # small-image shortcuts.
+        frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255)
+        extract_background(frames.astype(key[0]), method=method)
+        _warm.add(key)
+
+
+def start_warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> "threading.Thread | None":
+    """:func:`warm_up` in a background thread; None when there is nothing to prepare.
+
+    A failure there is left for the real run to report, where the user
+    sees it (the widget's status line, the command line's error).
+    """
+    if is_warm(dtype, method):
+        return None
+
+    def prepare() -> None:
+        try:
+            warm_up(dtype, method)
+        except Exception:  # said by the run that needs these kernels
+            pass
+
+    thread = threading.Thread(target=prepare, name="napari-gmm-background warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,317 @@
+"""The table of methods: one row each, everything the callers need to know of a method.
+
+A row says what a method does (the help of the widget and the command
+line comes from here), which settings it uses, and how it plans the
+background of one stack (:mod:`napari_gmm_background.core.plan`). Adding a
+method is adding a row.
+
+Numbers only: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core.checks import check_count, check_number
+from ..core.plan import Plan, Step
+from ..methods import levels, motion
+from ..methods.gmm import EMSettings, HistogramFit, heaviest_means, plan_fit
+from ..methods.reference import heaviest_means_sklearn
+
+if TYPE_CHECKING:
+    from ..core.reading import InMemory, LazyStack
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "ENGINES",
+    "METHODS",
+    "Method",
+    "Settings",
+    "get_method",
+    "settings_for",
+]
+
+ENGINES = ("numba", "sklearn")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a method is run with besides the frames, checked when made.
+
+    The defaults here are those of every path: the front door, the widget
+    and the command line.
+
+    Attributes
+    ----------
+    n_components, max_iter, tol, reg_covar
+        The mixtures' EM, for the methods that fit mixtures (see
+        :class:`~napari_gmm_background.methods.gmm.EMSettings`).
+    engine : {"numba", "sklearn"}
+        What fits the mixtures: the compiled engine, or scikit-learn's
+        ``GaussianMixture`` once per pixel-channel (the notebook's loop).
+    random_state : int or None
+        Seed of the "sklearn" engine's k-means.
+    n_stillest : int
+        Frames each pixel (or cell) keeps, those with the least motion
+        around it, for the methods that look for still moments.
+    agreement : float
+        Frames within this many noise standard deviations of the first
+        estimate agree with it, and make the background (same methods).
+    """
+
+    n_components: int = EMSettings.n_components
+    max_iter: int = EMSettings.max_iter
+    tol: float = EMSettings.tol
+    reg_covar: float = EMSettings.reg_covar
+    engine: str = "numba"
+    random_state: "int | None" = None
+    n_stillest: int = motion.DEFAULT_N_SAMPLES
+    agreement: float = motion.DEFAULT_TOLERANCE
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        # Made here so that they are checked here, naming what is wrong.
+        EMSettings(self.n_components, self.max_iter, self.tol, self.reg_covar)
+        check_count("n_stillest", self.n_stillest)
+        check_number("agreement", self.agreement)
+
+    @property
+    def em(self) -> EMSettings:
+        return EMSettings(self.n_components, self.max_iter, self.tol, self.reg_covar)
+
+    def motion(self, **options) -> motion.MotionOptions:
+        """The motion methods' options with these settings, and ``options``."""
+        return motion.MotionOptions(n_samples=self.n_stillest, tolerance=self.agreement, **options)
+
+    def changed(self) -> "list[str]":
+        """The names of the settings that differ from their defaults."""
+        default = Settings()
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A row of the method table.
+
+    Attributes
+    ----------
+    name : str
+        What users type and pick.
+    summary : str
+        One sentence for help texts and tooltips.
+    estimate : str
+        How its estimate is made, for the documentation.
+    per_pixel : bool
+        Each pixel-channel's background depends on its own samples only:
+        any layout, any tiling (dask chunks). Otherwise the method looks at
+        neighbouring pixels, so each (T, Y, X, colours) stack is done whole.
+    plan : callable
+        ``plan(source, settings)``: the :class:`~napari_gmm_background.core.plan.Plan`
+        of the background of ``source``, whose result is the background as
+        floats. Per-pixel methods get time-first frames of any shape, the
+        others a (T, Y, X, colours) stack at a time
+        (:class:`~napari_gmm_background.core.reading.InMemory`, or
+        :class:`~napari_gmm_background.core.reading.LazyStack` for a method
+        that ``reads_in_blocks``).
+    uses : tuple of str
+        The :class:`Settings` it uses; the others are refused when they
+        differ from their defaults.
+    model_background : bool
+        Its background is the heaviest mean of the per-pixel mixture model
+        (:func:`~napari_gmm_background.fit_background_model`), so one fit gives both.
+    histogram_fit : type, optional
+        For 8-bit video longer than memory: a fitter from per-pixel
+        histograms (:class:`napari_gmm_background.methods.gmm.HistogramFit`).
+    reads_in_blocks : bool
+        Its plan also takes a stack read on demand: it scores whole frames
+        as they are read, then fits a block of rows at a time, so data
+        larger than memory (dask, zarr, long videos) is never held whole.
+    """
+
+    name: str
+    summary: str
+    estimate: str
+    per_pixel: bool
+    plan: "Callable[[InMemory | LazyStack, Settings], Plan]"
+    uses: tuple = ()
+    model_background: bool = False
+    histogram_fit: "type[HistogramFit] | None" = None
+    reads_in_blocks: bool = False
+
+    @property
+    def engines(self) -> tuple:
+        """The engines (:data:`ENGINES`) it can fit its mixtures with."""
+        return ENGINES if "engine" in self.uses else ("numba",)
+
+    @property
+    def fits_mixtures(self) -> bool:
+        """Whether it fits Gaussian mixtures by EM, so the EM settings apply."""
+        return "n_components" in self.uses
+
+    def check(self, settings: Settings) -> None:
+        """ValueError for a setting this method has no use for, set to other than its default.
+
+        The message names the setting and the methods that use it.
+        """
+        for name in settings.changed():
+            if name in self.uses:
+                continue
+            users = [row.name for row in METHODS.values() if name in row.uses]
+            raise ValueError(
+                f"method {self.name!r} has no use for {name}={getattr(settings, name)!r}; "
+                f"{name} is for {' and '.join(repr(user) for user in users)}"
+            )
+
+
+def _heaviest_gaussian(frames: np.ndarray, settings: Settings) -> np.ndarray:
+    """The seed rule on time-first frames: each pixel's heaviest mean, floats."""
+    if settings.engine == "sklearn":
+        return heaviest_means_sklearn(
+            frames, **vars(settings.em), random_state=settings.random_state
+        )
+    return heaviest_means(frames, settings.em)
+
+
+def _plan_notebook(source: "InMemory", settings: Settings) -> Plan:
+    if settings.engine == "numba":
+        return plan_fit(source.shape, settings.em, source.array, store_model=False)
+    settings.em.check_frames(source.shape[0])
+    done = []
+    compute = lambda: done.append(_heaviest_gaussian(source.array(), settings))  # noqa: E731
+    return Plan([Step(compute)], lambda: done.pop())
+
+
+def _plan_still_gaussian(source, settings: Settings) -> Plan:
+    options = settings.motion(
+        cell_size=None, joint_colour=True, limit_refine=True, prefer_recurring=True
+    )
+    return motion.plan_stack(source, options)
+
+
+def _plan_motionless(source, settings: Settings, *, gmm_first: bool) -> Plan:
+    first_estimate = None
+    if gmm_first:
+        n_kept = min(source.shape[0], settings.n_stillest)
+        settings.em.check_frames(n_kept, "stillest frames of each pixel, which it is fitted to")
+        first_estimate = partial(_heaviest_gaussian, settings=settings)
+    return motion.plan_stack(source, settings.motion(first_estimate=first_estimate))
+
+
+def _plan_fluorescence(source: "InMemory", settings: Settings) -> Plan:
+    return levels.plan_dimmest_levels(source.shape, source.array)
+
+
+_MIXTURE = ("n_components", "max_iter", "tol", "reg_covar", "engine", "random_state")
+_STILLEST = ("n_stillest", "agreement")
+_MOTIONLESS_REFINEMENT = (
+    "each pixel's 19 least-moving frames (motion averaged around the pixel), then the "
+    "median of every frame within 5 noise standard deviations of"
+)
+
+METHODS: "dict[str, Method]" = {
+    row.name: row
+    for row in (
+        Method(
+            name="gmm",
+            summary=(
+                "each pixel's background Gaussian is the one its stillest moments belong "
+                "to, fitted to every frame it explains, all colour channels together; the "
+                "most accurate measured, and fast"
+            ),
+            estimate=(
+                "per pixel, a mixture of a background Gaussian as wide as the measured noise "
+                "and a foreground covering everything else. Frames are scored by the motion "
+                "around each pixel, on a grid of cells about 160 across the smaller image "
+                "side; the background component starts at the median of the cell's 19 "
+                "stillest frames, takes every frame whose colour channels all lie within 5 "
+                "noise standard deviations of it (evenly spread frames where a stack is "
+                "larger than 2**28 samples a channel), and its centre is their per-channel "
+                "median"
+            ),
+            per_pixel=False,
+            plan=_plan_still_gaussian,
+            uses=_STILLEST,
+            reads_in_blocks=True,
+        ),
+        Method(
+            name="notebook",
+            summary=(
+                "the original notebook's rule: the heaviest of n_components Gaussians fitted "
+                "to each pixel-channel over all frames, agreeing with scikit-learn"
+            ),
+            estimate=(
+                "the mean of the most weighted of n_components Gaussians fitted by EM with "
+                "scikit-learn's GaussianMixture rules: k-means initialisation, reg_covar added "
+                "to the variances, stop when the mean log-likelihood per sample changes by "
+                "less than tol or after max_iter iterations; sparse, changing foreground gets "
+                "the smaller weight"
+            ),
+            per_pixel=True,
+            plan=_plan_notebook,
+            uses=_MIXTURE,
+            model_background=True,
+            histogram_fit=HistogramFit,
+        ),
+        Method(
+            name="motionless",
+            summary=(
+                "from each pixel's least-moving frames, refined with every frame that "
+                "agrees with them; best where foreground lingers or covers much of the view"
+            ),
+            estimate=f"{_MOTIONLESS_REFINEMENT} their median",
+            per_pixel=False,
+            plan=partial(_plan_motionless, gmm_first=False),
+            uses=_STILLEST,
+            reads_in_blocks=True,
+        ),
+        Method(
+            name="fluorescence",
+            summary=(
+                "for fluorescence, where foreground only adds light: each pixel's dimmest "
+                "level its samples keep returning to, filled in smoothly where a cell never "
+                "left; the most accurate measured on fluorescence time-lapses"
+            ),
+            estimate=(
+                "per pixel, a one-sided mean shift from the 5th percentile: the mean of the "
+                "samples from 3 noise standard deviations below to 1 above, corrected to the "
+                "centre for pure noise, with the noise measured at every brightness "
+                "(shot noise grows with the light); where that level stands more than 3 "
+                "deviations above the image's smooth lower envelope with under 60 % of the "
+                "samples at it (a cell that never left), it is filled in from around"
+            ),
+            per_pixel=False,
+            plan=_plan_fluorescence,
+        ),
+        Method(
+            name="motionless-gmm",
+            summary="as motionless, starting from the notebook rule on the least-moving frames",
+            estimate=f"{_MOTIONLESS_REFINEMENT} the heaviest Gaussian of a mixture fitted to them",
+            per_pixel=False,
+            plan=partial(_plan_motionless, gmm_first=True),
+            uses=_MIXTURE + _STILLEST,
+            reads_in_blocks=True,
+        ),
+    )
+}
+DEFAULT_METHOD = "gmm"
+
+
+def get_method(name: str) -> Method:
+    """The row of :data:`METHODS` called ``name``; ValueError for an unknown name."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"method must be one of {tuple(METHODS)}, got {name!r}") from None
+
+
+def settings_for(row: Method, **values) -> Settings:
+    """:class:`Settings` of ``values``, checked, and checked against what ``row`` uses."""
+    settings = Settings(**values)
+    row.check(settings)
+    return settings
