@@ -283,6 +283,39 @@ def fluorescence_movie(
         raise ValueError(f"drift must be one of {DRIFTS}, got {drift!r}")
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    scene = _slide(rng, yy, xx, photons)
+    change = n_frames // 2 if drift == "jump" and n_frames > 1 else n_frames
+    scenes = [scene(1.0)] + ([scene(1.8)] if change < n_frames else [])
+    gain = _illumination(drift, n_frames, change, bleaching, lamp_change)
+    cells = _cells(rng, n_cells, n_frames, height, width)
+    frames = np.empty((n_frames, height, width), dtype=np.uint16)
+    backgrounds = np.empty((n_frames, height, width), dtype=np.float32)
+    cell_masks = np.zeros((n_frames, height, width), dtype=bool)
+    touched = np.zeros((height, width), dtype=bool)
+    for t in range(n_frames):
+        light = scenes[t >= change] * gain[t]
+        expected = light.copy()  # the cells' light is added to it in their order
+        added_light = _cells_light(cells, t, gain[t], rng, yy, xx, touched, expected)
+        # Visible in one frame: the light cells add (ADU) reaches the noise's deviation.
+        noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
+        cell_masks[t] = adu_per_photon * added_light >= noise_std
+        counts = rng.poisson(expected)
+        image = offset + adu_per_photon * counts + rng.normal(0, read_noise, light.shape)
+        frames[t] = np.clip(np.rint(image), 0, 65535)
+        backgrounds[t] = offset + adu_per_photon * light
+    return FluorescenceMovie(
+        frames,
+        backgrounds,
+        cell_masks,
+        touched,
+        gain / gain[0],
+        (change,) if change < n_frames else (),
+    )
+
+
+def _slide(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, photons: float):
+    """The slide's light at a focus: vignetted, textured, under dust, with bright debris."""
+    height, width = yy.shape
     radius2 = ((yy - height / 2) / height) ** 2 + ((xx - width / 2) / width) ** 2
     base = photons * (1.0 - 0.8 * radius2) * (0.85 + 0.3 * _smooth_texture(rng, height, width, 32))
     dust = [
@@ -305,18 +338,21 @@ def fluorescence_movie(
             out += bright / defocus**2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2))
         return out
 
-    scenes = [scene(1.0)]
-    change = n_frames // 2 if drift == "jump" and n_frames > 1 else n_frames
-    if change < n_frames:
-        scenes.append(scene(1.8))
-    t = np.arange(n_frames)
+    return scene
+
+
+def _illumination(drift: str, n_frames: int, change: int, bleaching, lamp_change) -> np.ndarray:
+    """Each frame's light over the first's: bleaching fades it, a lamp change jumps."""
     gain = np.ones(n_frames)
     if drift == "bleaching":
-        gain = (1.0 - bleaching) ** (t / max(n_frames - 1, 1))
+        gain = (1.0 - bleaching) ** (np.arange(n_frames) / max(n_frames - 1, 1))
     elif drift == "jump":
         gain[change:] = lamp_change
+    return gain
 
-    # Cells: position, velocity, radius, brightness; a quarter barely move.
+
+def _cells(rng: np.random.Generator, n_cells: int, n_frames: int, height: int, width: int):
+    """Cells: position, velocity, radius, brightness; a quarter barely move, a third divide."""
     cells = []
     for index in range(n_cells):
         speed = 0.05 if index % 4 == 0 else rng.uniform(0.2, 1.0)
@@ -331,49 +367,37 @@ def fluorescence_movie(
                 "phase": rng.uniform(0, 2 * np.pi),
             }
         )
-    frames = np.empty((n_frames, height, width), dtype=np.uint16)
-    backgrounds = np.empty((n_frames, height, width), dtype=np.float32)
-    cell_masks = np.zeros((n_frames, height, width), dtype=bool)
-    touched = np.zeros((height, width), dtype=bool)
-    for t in range(n_frames):
-        light = scenes[t >= change] * gain[t]
-        expected = light.copy()
-        added_light = np.zeros_like(light)
-        for cell in list(cells):
-            if t == cell["divides"]:  # two daughters move apart
-                cell["divides"] = -1
-                cell["radius"] *= 0.8
-                twin = dict(cell, velocity=-cell["velocity"] + rng.normal(0, 0.3, 2))
-                cell["velocity"] = cell["velocity"] + rng.normal(0, 0.3, 2)
-                cells.append(twin)
-            cell["position"] = (cell["position"] + cell["velocity"]) % (height, width)
-            cy, cx = cell["position"]
-            r = cell["radius"]
-            reach = int(3 * r) + 1
-            rows = slice(max(0, int(cy) - reach), min(height, int(cy) + reach + 1))
-            cols = slice(max(0, int(cx) - reach), min(width, int(cx) + reach + 1))
-            dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
-            body = np.exp(-(dy**2 + dx**2) / (2 * r**2))
-            texture = 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
-            added = cell["brightness"] * gain[t] * body * texture
-            expected[rows, cols] += added
-            added_light[rows, cols] += added
-            touched[rows, cols] |= added >= 1.0
-        # Visible in one frame: the light cells add (ADU) reaches the noise's deviation.
-        noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
-        cell_masks[t] = adu_per_photon * added_light >= noise_std
-        counts = rng.poisson(expected)
-        image = offset + adu_per_photon * counts + rng.normal(0, read_noise, expected.shape)
-        frames[t] = np.clip(np.rint(image), 0, 65535)
-        backgrounds[t] = offset + adu_per_photon * light
-    return FluorescenceMovie(
-        frames,
-        backgrounds,
-        cell_masks,
-        touched,
-        gain / gain[0],
-        (change,) if change < n_frames else (),
-    )
+    return cells
+
+
+def _cells_light(cells: list, t: int, gain: float, rng, yy, xx, touched, expected) -> np.ndarray:
+    """The light the cells add in frame ``t``, once moved (and divided), also into ``expected``.
+
+    Marks ``touched`` where a cell adds a photon or more.
+    """
+    height, width = yy.shape
+    added_light = np.zeros((height, width))
+    for cell in list(cells):
+        if t == cell["divides"]:  # two daughters move apart
+            cell["divides"] = -1
+            cell["radius"] *= 0.8
+            twin = dict(cell, velocity=-cell["velocity"] + rng.normal(0, 0.3, 2))
+            cell["velocity"] = cell["velocity"] + rng.normal(0, 0.3, 2)
+            cells.append(twin)
+        cell["position"] = (cell["position"] + cell["velocity"]) % (height, width)
+        cy, cx = cell["position"]
+        r = cell["radius"]
+        reach = int(3 * r) + 1
+        rows = slice(max(0, int(cy) - reach), min(height, int(cy) + reach + 1))
+        cols = slice(max(0, int(cx) - reach), min(width, int(cx) + reach + 1))
+        dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
+        body = np.exp(-(dy**2 + dx**2) / (2 * r**2))
+        texture = 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
+        added = cell["brightness"] * gain * body * texture
+        expected[rows, cols] += added
+        added_light[rows, cols] += added
+        touched[rows, cols] |= added >= 1.0
+    return added_light
 
 
 def synthetic_fluorescence(

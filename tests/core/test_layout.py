@@ -23,9 +23,9 @@ from napari_gmm_background.core.layout import Layout, as_frames, cast_like, gues
 )
 def test_layout_of_common_stacks(frames_shape, rgb, stacks, image, colours):
     layout = Layout.of(frames_shape, rgb)
-    assert (layout.stack_shape, layout.image_shape, layout.n_colours) == (stacks, image, colours)
+    assert (layout.stacks_shape, layout.image_shape, layout.n_colours) == (stacks, image, colours)
     assert layout.spatial_shape == frames_shape[1:]
-    assert layout.stack_frames_shape == (frames_shape[0], *image, colours)
+    assert layout.stack_shape == (frames_shape[0], *image, colours)
 
 
 def test_guess_rgb_is_napari_s_rule():

@@ -306,8 +306,8 @@ def test_closing_the_viewer_during_a_run_raises_nothing(make_napari_viewer, qtbo
 def test_the_widget_prepares_the_engine_for_the_selected_layer_and_method(
     make_napari_viewer, monkeypatch
 ):
-    from napari_gmm_background.engine import is_warm
     from napari_gmm_background.engine import compiling as engine
+    from napari_gmm_background.engine import is_warm
 
     monkeypatch.setattr(engine, "_warm", set())  # as in a new napari session
     viewer = make_napari_viewer()

@@ -82,7 +82,7 @@ class BackgroundWidget(Container):
             label="method",
             choices=list(METHODS),
             value=DEFAULT_METHOD,
-            tooltip="\n".join(f"{row.name}: {row.summary}." for row in METHODS.values()),
+            tooltip="\n".join(f"{entry.name}: {entry.summary}." for entry in METHODS.values()),
         )
         self.n_components = SpinBox(
             label="components",
@@ -457,7 +457,7 @@ class BackgroundWidget(Container):
                 if self.foreground.value
                 else f"{method.name} needs"
             )
-            block_methods = [name for name, row in METHODS.items() if row.reads_in_blocks]
+            block_methods = [name for name, entry in METHODS.items() if entry.reads_in_blocks]
             raise ValueError(
                 f"the selected frames of {layer.name} take {format_bytes(size)} in memory, "
                 f"over the {format_bytes(budget)} budget, and {why} them all at once. "

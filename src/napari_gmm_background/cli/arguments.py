@@ -93,12 +93,12 @@ def _add_method(parser: argparse.ArgumentParser) -> None:
         choices=list(METHODS),
         default=DEFAULT_METHOD,
         help="; ".join(
-            f"{row.name}: {row.summary}"
-            + (" (needs the selected frames in memory)" if _in_memory_only(row) else "")
-            for row in METHODS.values()
+            f"{entry.name}: {entry.summary}"
+            + (" (needs the selected frames in memory)" if _in_memory_only(entry) else "")
+            for entry in METHODS.values()
         ),
     )
-    mixtures = ", ".join(name for name, row in METHODS.items() if row.fits_mixtures)
+    mixtures = ", ".join(name for name, entry in METHODS.items() if entry.fits_mixtures)
     parser.add_argument(
         "--components",
         type=int,
@@ -116,9 +116,9 @@ def _add_method(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _in_memory_only(row) -> bool:
+def _in_memory_only(entry) -> bool:
     """Whether the method needs a video's selected frames in memory (no streaming yet)."""
-    return row.histogram_fit is None
+    return entry.histogram_fit is None
 
 
 def _add_masks(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +139,7 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-size",
-        type=_count,
+        type=_at_least_zero,
         default=0,
         metavar="PIXELS",
         help="objects of fewer pixels are dropped from the masks",
@@ -212,7 +212,7 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _count(text: str) -> int:
+def _at_least_zero(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -237,14 +237,14 @@ def engine_settings(args: argparse.Namespace) -> dict:
     A flag set to other than its default for a method that has no use for
     it is refused: ValueError naming the flag and the methods that use it.
     """
-    row = METHODS[args.method]
+    entry = METHODS[args.method]
     values = {"n_components": args.components, "max_iter": args.max_iter, "tol": args.tol}
     default = Settings()
     for name, value in values.items():
-        if name not in row.uses and value != getattr(default, name):
+        if name not in entry.uses and value != getattr(default, name):
             users = " and ".join(other.name for other in METHODS.values() if name in other.uses)
             raise ValueError(
-                f"{SETTING_FLAGS[name]} {value} is not used by --method {row.name}; "
+                f"{SETTING_FLAGS[name]} {value} is not used by --method {entry.name}; "
                 f"it is for {users}"
             )
-    return {name: value for name, value in values.items() if name in row.uses}
+    return {name: value for name, value in values.items() if name in entry.uses}

@@ -140,8 +140,9 @@ class Layout:
     ----------
     n_frames : int
         Length of the time axis.
-    stack_shape : tuple of int
-        The other axes (channels, Z, ...): each index is an independent stack.
+    stacks_shape : tuple of int
+        The other axes (channels, Z, ...): the grid of stacks, each index an
+        independent (T, Y, X, colours) stack, whose shape is :attr:`stack_shape`.
     image_shape : tuple of int
         (Y, X). Data with fewer than two image axes is one row of pixels,
         (1, X), or a single pixel, (1, 1).
@@ -152,7 +153,7 @@ class Layout:
     """
 
     n_frames: int
-    stack_shape: tuple
+    stacks_shape: tuple
     image_shape: tuple
     n_colours: int
     rgb: bool
@@ -175,7 +176,7 @@ class Layout:
         image = (1,) * (2 - n_image_axes) + plane[len(plane) - n_image_axes :]
         return cls(
             n_frames=int(frames_shape[0]),
-            stack_shape=plane[: len(plane) - n_image_axes],
+            stacks_shape=plane[: len(plane) - n_image_axes],
             image_shape=image,
             n_colours=n_colours,
             rgb=bool(rgb),
@@ -185,20 +186,20 @@ class Layout:
     @property
     def spatial_shape(self) -> tuple:
         """The shape of a result: the frames' shape without time."""
-        plane = self.stack_shape + self.image_shape[2 - self.n_image_axes :]
+        plane = self.stacks_shape + self.image_shape[2 - self.n_image_axes :]
         return plane + ((self.n_colours,) if self.rgb else ())
 
     @property
     def n_stacks(self) -> int:
-        return math.prod(self.stack_shape)
+        return math.prod(self.stacks_shape)
 
     @property
-    def stack_frames_shape(self) -> tuple:
-        """(T, Y, X, colours): the shape each method works on."""
+    def stack_shape(self) -> tuple:
+        """(T, Y, X, colours): the shape of one stack, which each method works on."""
         return (self.n_frames, *self.image_shape, self.n_colours)
 
     def stacks(self, frames: np.ndarray) -> "Iterator[tuple[tuple, np.ndarray]]":
         """Each stack's index and its frames as a (T, Y, X, colours) view."""
-        shape = self.stack_frames_shape
-        for index in np.ndindex(*self.stack_shape):
+        shape = self.stack_shape
+        for index in np.ndindex(*self.stacks_shape):
             yield index, frames[(slice(None), *index)].reshape(shape)

@@ -238,7 +238,7 @@ class LazyFrames:
     def stacks(self, layout: Layout) -> "Iterator[tuple[tuple, LazyStack]]":
         """Each stack's index and a :class:`LazyStack` reading it."""
         colour = (slice(None),) if layout.rgb else ()
-        for index in np.ndindex(*layout.stack_shape):
+        for index in np.ndindex(*layout.stacks_shape):
 
             def read(frames: slice, rows: slice, index=index) -> np.ndarray:
                 return self.read((frames, *index, rows, slice(None), *colour))
@@ -342,7 +342,7 @@ class LazyStack:
         """The stack of frames of this layout (two image axes), read by ``read``."""
         if layout.n_image_axes != 2:
             raise ValueError("a stack read in blocks of rows needs two image axes")
-        return cls(layout.stack_frames_shape, dtype, reading, read)
+        return cls(layout.stack_shape, dtype, reading, read)
 
     @property
     def row_bytes(self) -> int:

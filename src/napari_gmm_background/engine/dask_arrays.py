@@ -36,17 +36,17 @@ def background_of_dask(data, *, time_axis: int, rgb, method: str, **settings):
     methods that look at neighbouring pixels; pixels and stacks are
     independent, so blocks need no overlap.
     """
-    row = get_method(method)
-    settings_for(row, **settings)
+    entry = get_method(method)
+    settings_for(entry, **settings)
     layout = Layout.of(time_first(data.shape, time_axis), rgb)
     if data.shape[time_axis] == 0:
         raise ValueError("data has no frames: its time axis has length 0")
     time_axis %= data.ndim
     kwargs = dict(settings, method=method)
-    if reads_in_blocks(row, layout, per_frame=False, keep_model=False):
+    if reads_in_blocks(entry, layout, per_frame=False, keep_model=False):
         return _dask_by_stack(data, time_axis=time_axis, layout=layout, kwargs=kwargs)
     others = [axis for axis in range(data.ndim) if axis != time_axis]
-    n_whole = (0 if row.per_pixel else layout.n_image_axes) + layout.rgb
+    n_whole = (0 if entry.per_pixel else layout.n_image_axes) + layout.rgb
     whole = [time_axis] + others[len(others) - n_whole :]
     return data.rechunk({axis: -1 for axis in whole}).map_blocks(
         _block_background,
@@ -82,14 +82,14 @@ def _dask_by_stack(data, *, time_axis: int, layout: Layout, kwargs: dict):
     from dask.highlevelgraph import HighLevelGraph
 
     name = "gmm-background-" + tokenize(data, time_axis, layout.rgb, sorted(kwargs.items()))
-    image_axes = len(layout.spatial_shape) - len(layout.stack_shape)
+    image_axes = len(layout.spatial_shape) - len(layout.stacks_shape)
     tasks = {}
-    for index in np.ndindex(*layout.stack_shape):
+    for index in np.ndindex(*layout.stacks_shape):
         key = (name, *index, *(0,) * image_axes)
         tasks[key] = (_stack_task, _Unopened(data), time_axis, index, layout.rgb, kwargs)
     graph = HighLevelGraph.from_collections(name, tasks, dependencies=[])
-    chunks = tuple((1,) * n for n in layout.stack_shape) + tuple(
-        (n,) for n in layout.spatial_shape[len(layout.stack_shape) :]
+    chunks = tuple((1,) * n for n in layout.stacks_shape) + tuple(
+        (n,) for n in layout.spatial_shape[len(layout.stacks_shape) :]
     )
     return da.Array(graph, name, chunks, dtype=data.dtype)
 

@@ -168,9 +168,9 @@ def extract_background(
 def _describe_methods() -> str:
     """The method list of :func:`extract_background`'s docstring, from the table."""
     items = []
-    for row in METHODS.values():
-        default = " (default)" if row.name == DEFAULT_METHOD else ""
-        item = f"- ``{row.name!r}``{default}: {row.summary}. How: {row.estimate}."
+    for entry in METHODS.values():
+        default = " (default)" if entry.name == DEFAULT_METHOD else ""
+        item = f"- ``{entry.name!r}``{default}: {entry.summary}. How: {entry.estimate}."
         items.append(textwrap.fill(item, 76, subsequent_indent="  "))
     return textwrap.indent("\n".join(items), "    ").lstrip()
 

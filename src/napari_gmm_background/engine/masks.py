@@ -105,13 +105,13 @@ class Labeller:
         from scipy import ndimage
 
         layout = self.layout
-        frame = frame.reshape(layout.stack_shape + layout.stack_frames_shape[1:])
+        frame = frame.reshape(layout.stacks_shape + layout.stack_shape[1:])
         reference = np.asarray(background).reshape(frame.shape)
         if frame.dtype.kind == "f" and not np.isfinite(frame).all():
             raise ValueError(NON_FINITE_MESSAGE)
         sigma = (SMOOTHING, SMOOTHING) if layout.n_image_axes == 2 else (0, SMOOTHING)
-        labels = np.zeros((*layout.stack_shape, *layout.image_shape), dtype=np.int32)
-        for index in np.ndindex(*layout.stack_shape):
+        labels = np.zeros((*layout.stacks_shape, *layout.image_shape), dtype=np.int32)
+        for index in np.ndindex(*layout.stacks_shape):
             level = reference[index].astype(np.float64)
             distance = (frame[index] - level) / self.noise.std(level)
             found = np.zeros(layout.image_shape, dtype=bool)
@@ -166,7 +166,7 @@ class _Labelling:
         self.labeller = Labeller(self.layout, noise, self.threshold, self.min_size)
         self.frames, self.reference = frames, background
         layout = self.layout
-        shape = (layout.n_frames, *layout.stack_shape, *layout.image_shape)
+        shape = (layout.n_frames, *layout.stacks_shape, *layout.image_shape)
         self.labels = np.zeros(shape, dtype=np.int32)
 
     def label(self, t: int) -> None:

@@ -1,4 +1,4 @@
-"""A background run, planned once: the method's row, the layout, how the data is read, the steps.
+"""A background run, planned once: the method's entry, the layout, how the data is read, the steps.
 
 :func:`plan_background` makes the :class:`~napari_gmm_background.core.plan.Plan`
 of a run from its arguments; :func:`iter_background` runs it (the widget
@@ -54,28 +54,28 @@ def plan_background(
     earlier step of a caller's plan makes. Everything is checked here,
     before any step runs. ``reading`` makes ``data`` count as read on demand.
     """
-    row = get_method(method)
-    checked = settings_for(row, **settings)
+    entry = get_method(method)
+    checked = settings_for(entry, **settings)
     if per_frame and keep_model:
         raise ValueError("per_frame and keep_model cannot be combined")
     source = _Source.of(data, time_axis, rgb, reading)
     layout = Layout.of(source.shape, rgb)
     if source.reading is not None:
-        if reads_in_blocks(row, layout, per_frame=per_frame, keep_model=keep_model):
-            return _plan_in_blocks(row, layout, source, checked)
+        if reads_in_blocks(entry, layout, per_frame=per_frame, keep_model=keep_model):
+            return _plan_in_blocks(entry, layout, source, checked)
         read = plan_read_whole(data, time_axis, source.reading)
         source = source.read_by(read)
-        return read.then(_plan_in_memory(row, layout, source, checked, keep_model, per_frame))
-    return _plan_in_memory(row, layout, source, checked, keep_model, per_frame)
+        return read.then(_plan_in_memory(entry, layout, source, checked, keep_model, per_frame))
+    return _plan_in_memory(entry, layout, source, checked, keep_model, per_frame)
 
 
-def reads_in_blocks(row: Method, layout: Layout, *, per_frame: bool, keep_model: bool) -> bool:
+def reads_in_blocks(entry: Method, layout: Layout, *, per_frame: bool, keep_model: bool) -> bool:
     """Whether a run reads lazy data in blocks of rows, rather than whole first.
 
     Per-frame backgrounds and the mixture model need every frame at once,
     and blocks of rows need two image axes.
     """
-    return row.reads_in_blocks and layout.n_image_axes == 2 and not (per_frame or keep_model)
+    return entry.reads_in_blocks and layout.n_image_axes == 2 and not (per_frame or keep_model)
 
 
 class _Source:
@@ -122,67 +122,67 @@ class _Source:
         """One (T, Y, X, colours) stack of the frames, in memory."""
 
         def values() -> np.ndarray:
-            return self.frames()[(slice(None), *index)].reshape(layout.stack_frames_shape)
+            return self.frames()[(slice(None), *index)].reshape(layout.stack_shape)
 
-        return InMemory(layout.stack_frames_shape, self.computed, values)
+        return InMemory(layout.stack_shape, self.computed, values)
 
 
-def _plan_in_blocks(row: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_in_blocks(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
     """Each stack read on demand by the method: parts along time, then blocks of rows."""
-    plans = [row.plan(stack, settings) for _, stack in source.data.stacks(layout)]
+    plans = [entry.plan(stack, settings) for _, stack in source.data.stacks(layout)]
     return sequence(plans, partial(_assemble, layout=layout)).map(
         partial(cast_like, dtype=source.dtype)
     )
 
 
-def _plan_in_memory(row, layout, source: _Source, settings: Settings, keep_model, per_frame):
+def _plan_in_memory(entry, layout, source: _Source, settings: Settings, keep_model, per_frame):
     if per_frame:
-        return _plan_per_frame(row, layout, source, settings)
-    static = _plan_static(row, layout, source, settings)
+        return _plan_per_frame(entry, layout, source, settings)
+    static = _plan_static(entry, layout, source, settings)
     if not keep_model:
         return static.map(partial(cast_like, dtype=source.dtype))
-    return _plan_with_model(row, layout, source, settings, static)
+    return _plan_with_model(entry, layout, source, settings, static)
 
 
-def _plan_static(row: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_static(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
     """The method's background of every stack, as floats of the layout's spatial shape."""
-    if row.per_pixel:  # the layout is nothing to it: all the frames at once, as they are
-        return row.plan(InMemory(source.shape, source.computed, source.frames), settings)
-    stacks = [source.stack(layout, index) for index in np.ndindex(*layout.stack_shape)]
-    plans = [row.plan(stack, settings) for stack in stacks]
+    if entry.per_pixel:  # the layout is nothing to it: all the frames at once, as they are
+        return entry.plan(InMemory(source.shape, source.computed, source.frames), settings)
+    stacks = [source.stack(layout, index) for index in np.ndindex(*layout.stacks_shape)]
+    plans = [entry.plan(stack, settings) for stack in stacks]
     return sequence(plans, partial(_assemble, layout=layout))
 
 
 def _assemble(backgrounds: "list[np.ndarray]", layout: Layout) -> np.ndarray:
     """The backgrounds of the stacks, in order, as one of the layout's spatial shape."""
-    if len(backgrounds) == 1 and not layout.stack_shape:
+    if len(backgrounds) == 1 and not layout.stacks_shape:
         return backgrounds[0].reshape(layout.spatial_shape)
-    whole = np.empty(layout.stack_shape + layout.stack_frames_shape[1:])
-    for index, background in zip(np.ndindex(*layout.stack_shape), backgrounds, strict=True):
+    whole = np.empty(layout.stacks_shape + layout.stack_shape[1:])
+    for index, background in zip(np.ndindex(*layout.stacks_shape), backgrounds, strict=True):
         whole[index] = background
     return whole.reshape(layout.spatial_shape)
 
 
-def _plan_with_model(row, layout, source: _Source, settings: Settings, static: Plan) -> Plan:
+def _plan_with_model(entry, layout, source: _Source, settings: Settings, static: Plan) -> Plan:
     """The background and the notebook rule's mixture model: ``(background, model)``."""
     model = plan_fit(source.shape, settings.em, source.frames, store_model=True)
-    if row.model_background and settings.engine == "numba":  # one fit gives both
+    if entry.model_background and settings.engine == "numba":  # one fit gives both
         return model.map(lambda fitted: (cast_like(fitted.background_mean, source.dtype), fitted))
     return sequence([static, model], lambda both: (cast_like(both[0], source.dtype), both[1]))
 
 
-def _plan_per_frame(row: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_per_frame(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
     """Each frame's background and each stack's drift: ``(backgrounds, drifts)``."""
     out_dtype = source.dtype if source.dtype.kind in "iu" else np.dtype(np.float32)
-    shape = (layout.n_frames, *layout.stack_shape, *layout.stack_frames_shape[1:])
+    shape = (layout.n_frames, *layout.stacks_shape, *layout.stack_shape[1:])
     backgrounds: "list[np.ndarray]" = []
     frames = _checked_finite(source.frames)
-    plan_static = partial(row.plan, settings=settings)
+    plan_static = partial(entry.plan, settings=settings)
 
     def store(index: tuple, made: "tuple[np.ndarray, Any]"):
         """A stack's backgrounds into the movie's, as soon as they are made; its drift."""
         stack_backgrounds, drift = made
-        if not layout.stack_shape:
+        if not layout.stacks_shape:
             backgrounds.append(stack_backgrounds.reshape(shape))
             return drift
         if not backgrounds:
@@ -195,7 +195,7 @@ def _plan_per_frame(row: Method, layout: Layout, source: _Source, settings: Sett
         plan_drift(checked.stack(layout, index), plan_static, dtype=out_dtype).map(
             partial(store, index)
         )
-        for index in np.ndindex(*layout.stack_shape)
+        for index in np.ndindex(*layout.stacks_shape)
     ]
 
     def combine(drifts: list):

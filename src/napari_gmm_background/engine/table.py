@@ -1,9 +1,9 @@
-"""The table of methods: one row each, everything the callers need to know of a method.
+"""The table of methods: one entry each, everything the callers need to know of a method.
 
-A row says what a method does (the help of the widget and the command
+A entry says what a method does (the help of the widget and the command
 line comes from here), which settings it uses, and how it plans the
 background of one stack (:mod:`napari_gmm_background.core.plan`). Adding a
-method is adding a row.
+method is adding a entry.
 
 Numbers only: arrays in, arrays out.
 """
@@ -97,7 +97,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Method:
-    """A row of the method table.
+    """An entry of the method table.
 
     Attributes
     ----------
@@ -162,7 +162,7 @@ class Method:
         for name in settings.changed():
             if name in self.uses:
                 continue
-            users = [row.name for row in METHODS.values() if name in row.uses]
+            users = [entry.name for entry in METHODS.values() if name in entry.uses]
             raise ValueError(
                 f"method {self.name!r} has no use for {name}={getattr(settings, name)!r}; "
                 f"{name} is for {' and '.join(repr(user) for user in users)}"
@@ -215,8 +215,8 @@ _MOTIONLESS_REFINEMENT = (
 )
 
 METHODS: "dict[str, Method]" = {
-    row.name: row
-    for row in (
+    entry.name: entry
+    for entry in (
         Method(
             name="gmm",
             summary=(
@@ -303,15 +303,15 @@ DEFAULT_METHOD = "gmm"
 
 
 def get_method(name: str) -> Method:
-    """The row of :data:`METHODS` called ``name``; ValueError for an unknown name."""
+    """The entry of :data:`METHODS` called ``name``; ValueError for an unknown name."""
     try:
         return METHODS[name]
     except (KeyError, TypeError):
         raise ValueError(f"method must be one of {tuple(METHODS)}, got {name!r}") from None
 
 
-def settings_for(row: Method, **values) -> Settings:
-    """:class:`Settings` of ``values``, checked, and checked against what ``row`` uses."""
+def settings_for(entry: Method, **values) -> Settings:
+    """:class:`Settings` of ``values``, checked, and checked against what ``entry`` uses."""
     settings = Settings(**values)
-    row.check(settings)
+    entry.check(settings)
     return settings

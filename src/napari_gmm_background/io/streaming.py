@@ -101,22 +101,22 @@ def plan_video_background(
     from ..core.memory import memory_budget as default_budget
     from .video import video_info
 
-    row = get_method(method)
-    checked = settings_for(row, **settings)
+    entry = get_method(method)
+    checked = settings_for(entry, **settings)
     if frames is not None and (frames.step or 1) < 1:
         raise ValueError(f"frames {frames}: the step must be positive (frames decode in order)")
     info = info or video_info(path)
     indices = _frame_indices(info.n_frames, frames)
     if len(indices) == 0:
         raise ValueError(f"{os.fspath(path)}: no frames selected out of {info.n_frames}")
-    if row.fits_mixtures:
+    if entry.fits_mixtures:
         checked.em.check_frames(len(indices), "selected frames")
     budget = default_budget() if memory_budget is None else int(memory_budget)
     frame_bytes = info.height * info.width * 3
     fit = dict(method=method, keep_model=keep_model, **settings)
     if len(indices) * frame_bytes <= budget:
         return _plan_in_memory(path, info, indices, fit)
-    if row.histogram_fit is None:
+    if entry.histogram_fit is None:
         from dask.utils import format_bytes
 
         streamable = [name for name, other in METHODS.items() if other.histogram_fit is not None]
@@ -126,7 +126,7 @@ def plan_video_background(
             "memory budget: select fewer frames, raise the budget, or use a method that "
             f"streams ({', '.join(repr(name) for name in streamable)})"
         )
-    return _plan_histograms(path, info, indices, budget, row, checked.em, keep_model)
+    return _plan_histograms(path, info, indices, budget, entry, checked.em, keep_model)
 
 
 def iter_video_background(path: "str | os.PathLike", **kwargs) -> Generator:
@@ -266,14 +266,14 @@ _BATCH_FRAMES = 48
 _DECODERS = 2
 
 
-def _plan_histograms(path, info, indices: range, budget: int, row, settings, keep_model) -> Plan:
+def _plan_histograms(path, info, indices: range, budget: int, entry, settings, keep_model) -> Plan:
     """Fit from per-pixel histograms, one decoding pass per band of rows; a batch a step."""
     _warn_if_truncated(info)
     n_selected = len(indices)
     row_pixels = info.width * 3
     # Per row of the band: its histograms and the decoders' batch buffers.
     row_bytes = row_pixels * (
-        row.histogram_fit.bytes_per_pixel(n_selected) + (_DECODERS + 1) * _BATCH_FRAMES
+        entry.histogram_fit.bytes_per_pixel(n_selected) + (_DECODERS + 1) * _BATCH_FRAMES
     )
     n_passes = math.ceil(info.height / max(1, min(info.height, budget // row_bytes)))
     rows_per_pass = math.ceil(info.height / n_passes)  # balanced bands
@@ -282,7 +282,7 @@ def _plan_histograms(path, info, indices: range, budget: int, row, settings, kee
     for index in range(n_passes):
         top = index * rows_per_pass
         band = _Band(path, info, indices, top, min(top + rows_per_pass, info.height))
-        band.fitter = partial(row.histogram_fit, settings=settings)
+        band.fitter = partial(entry.histogram_fit, settings=settings)
         band.keep_model, band.warns = keep_model, index == 0
         steps += [Step(band.add_batch, "decode", len(window)) for window in band.windows()]
         steps.append(Step(band.fit))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.layout import as_frames, cast_like
+from .gmm import EMSettings
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -23,10 +24,10 @@ __all__ = ["extract_background_sklearn", "fit_pixel_sklearn", "heaviest_means_sk
 def fit_pixel_sklearn(
     series: "ArrayLike",
     *,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
+    n_components: int = EMSettings.n_components,
+    max_iter: int = EMSettings.max_iter,
+    tol: float = EMSettings.tol,
+    reg_covar: float = EMSettings.reg_covar,
     random_state: int | None = None,
 ):
     """Fit scikit-learn's ``GaussianMixture`` to one pixel's values over time.
@@ -58,10 +59,10 @@ def heaviest_means_sklearn(
     data: "ArrayLike",
     *,
     time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
+    n_components: int = EMSettings.n_components,
+    max_iter: int = EMSettings.max_iter,
+    tol: float = EMSettings.tol,
+    reg_covar: float = EMSettings.reg_covar,
     random_state: int | None = None,
 ) -> np.ndarray:
     """Each pixel-channel's heaviest component mean, one ``GaussianMixture.fit`` each.
@@ -92,10 +93,10 @@ def extract_background_sklearn(
     data: "ArrayLike",
     *,
     time_axis: int = 0,
-    n_components: int = 2,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
+    n_components: int = EMSettings.n_components,
+    max_iter: int = EMSettings.max_iter,
+    tol: float = EMSettings.tol,
+    reg_covar: float = EMSettings.reg_covar,
     random_state: int | None = None,
 ) -> np.ndarray:
     """Background by one ``GaussianMixture.fit`` per pixel-channel.
