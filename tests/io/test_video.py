@@ -57,7 +57,9 @@ def test_truncated_video_gives_its_first_frames_or_a_clear_error(tmp_path):
     truncated = tmp_path / "truncated.avi"
     truncated.write_bytes(data[: len(data) // 2])
     try:
-        with pytest.warns(DamagedVideoWarning, match=r"truncated.avi: \d+ of 20 frames could not be decoded"):
+        with pytest.warns(
+            DamagedVideoWarning, match=r"truncated.avi: \d+ of 20 frames could not be decoded"
+        ):
             video = read_video(truncated)
     except VideoReadError as error:
         assert "truncated.avi" in str(error)
