@@ -174,7 +174,7 @@ def one_dask(path: Path, method: str) -> dict:
     import dask.array as da
 
     from napari_gmm_background import extract_background
-    from napari_gmm_background.engine.run import warm_up
+    from napari_gmm_background.engine import warm_up
 
     warm_up(np.uint8, method)
     data = da.from_zarr(str(path))
