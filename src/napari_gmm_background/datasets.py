@@ -23,6 +23,43 @@ __all__ = [
 ]
 
 
+# What each parameter of the generators is, for their checks.
+_SIZES = ("n_frames", "height", "width")
+_COUNTS = ("n_cells", "n_lanes", "vehicles_per_lane", "n_leaves")
+_AMOUNTS = (
+    "noise", "photons", "offset", "adu_per_photon", "read_noise", "linger", "cover",
+    "bleaching", "lamp_change",
+)  # fmt: skip
+
+
+def _checked(generator):
+    """``generator`` with its parameters checked first, each refusal naming the parameter."""
+    import functools
+    import inspect
+
+    from .core.checks import check_count, check_flag, check_number, check_seed
+
+    signature = inspect.signature(generator)
+
+    @functools.wraps(generator)
+    def checked(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if name in _SIZES:
+                check_count(name, value)
+            elif name in _COUNTS:
+                check_count(name, value, minimum=0)
+            elif name in _AMOUNTS:
+                check_number(name, value)
+            elif name == "seed":
+                check_seed(name, value)
+            elif name == "with_cell_mask":
+                check_flag(name, value)
+        return generator(*args, **kwargs)
+
+    return checked
+
+
 def _smooth_texture(rng: np.random.Generator, height: int, width: int, scale: int) -> np.ndarray:
     """Random smooth field in [0, 1]: coarse noise, upsampled bilinearly."""
     coarse = rng.random((height // scale + 2, width // scale + 2))
@@ -35,6 +72,7 @@ def _smooth_texture(rng: np.random.Generator, height: int, width: int, scale: in
     return top * (1 - fy) + bottom * fy
 
 
+@_checked
 def synthetic_traffic(
     n_frames: int = 120,
     height: int = 240,
@@ -113,6 +151,7 @@ def synthetic_traffic(
     return frames, background
 
 
+@_checked
 def synthetic_timelapse(
     n_frames: int = 60,
     height: int = 128,
@@ -174,6 +213,7 @@ def synthetic_timelapse(
     return frames, background.astype(dtype)
 
 
+@_checked
 def synthetic_lingering(
     n_frames: int = 150,
     height: int = 120,
@@ -243,6 +283,7 @@ class FluorescenceMovie(NamedTuple):
 DRIFTS = ("static", "bleaching", "jump")
 
 
+@_checked
 def fluorescence_movie(
     n_frames: int = 200,
     height: int = 512,
@@ -400,6 +441,7 @@ def _cells_light(cells: list, t: int, gain: float, rng, yy, xx, touched, expecte
     return added_light
 
 
+@_checked
 def synthetic_fluorescence(
     n_frames: int = 200,
     height: int = 512,
@@ -445,6 +487,7 @@ def synthetic_fluorescence(
     return movie.frames, background
 
 
+@_checked
 def synthetic_foliage(
     n_frames: int = 200,
     height: int = 180,

@@ -132,3 +132,71 @@ def test_masks_of_nan_samples_and_frames_out_of_order_are_refused(frames, tmp_pa
     path = write_video(tmp_path / "clip.avi", frames)
     with pytest.raises(ValueError, match="must ascend"):
         list(iter_video_frames(path, indices=range(10, 0, -1)))
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory):
+    from ..helpers import write_video
+
+    frames, _ = synthetic_traffic(n_frames=20, height=32, width=40, seed=1)
+    return write_video(tmp_path_factory.mktemp("video") / "clip.avi", frames)
+
+
+def _public_calls(frames, video):
+    from napari_gmm_background import (
+        apply_background,
+        datasets,
+        foreground_labels,
+        io,
+        iter_background,
+        streaming,
+    )
+
+    background = frames[0]
+    return {
+        "extract_background": lambda **k: extract_background(frames, **k),
+        "iter_background": lambda **k: list(iter_background(frames, **k)),
+        "apply_background": lambda **k: apply_background(frames, background, **k),
+        "foreground_labels": lambda **k: foreground_labels(frames, background, **k),
+        "read_video": lambda **k: io.read_video(video, **k),
+        "iter_video_frames": lambda **k: list(io.iter_video_frames(video, **k)),
+        "open_video": lambda **k: io.open_video(video, **k),
+        "read_video_dask": lambda **k: io.read_video_dask(video, **k),
+        "video_background": lambda **k: streaming.video_background(video, **k),
+        "synthetic_traffic": lambda **k: datasets.synthetic_traffic(**k),
+        "fluorescence_movie": lambda **k: datasets.fluorescence_movie(**k),
+    }
+
+
+@pytest.mark.parametrize(
+    "function, parameter, value",
+    [
+        ("extract_background", "rgb", "yes"),
+        ("extract_background", "per_frame", "no"),
+        ("extract_background", "random_state", -1),
+        ("iter_background", "keep_model", "x"),
+        ("iter_background", "reading", "fast"),
+        ("apply_background", "mode", "mul"),
+        ("apply_background", "dark", float("nan")),
+        ("foreground_labels", "min_size", 1.5),
+        ("foreground_labels", "rgb", "x"),
+        ("read_video", "rgb", 2),
+        ("iter_video_frames", "indices", slice(0, 3)),
+        ("open_video", "budget", "1G"),
+        ("open_video", "budget", -1),
+        ("read_video_dask", "frames_per_chunk", 1.5),
+        ("video_background", "frames", "1:4"),
+        ("video_background", "frames", slice(0, 5, 0)),
+        ("video_background", "memory_budget", -5),
+        ("video_background", "keep_model", "x"),
+        ("synthetic_traffic", "n_frames", 1.5),
+        ("synthetic_traffic", "noise", -1.0),
+        ("synthetic_traffic", "seed", "s"),
+        ("fluorescence_movie", "n_cells", -1),
+        ("fluorescence_movie", "photons", -5.0),
+    ],
+)
+def test_every_public_parameter_is_checked_by_name(frames, small_video, function, parameter, value):
+    call = _public_calls(frames, small_video)[function]
+    with pytest.raises((TypeError, ValueError), match=parameter):
+        call(**{parameter: value})

@@ -67,3 +67,16 @@ def test_time_first_is_the_shape_as_frames_gives():
     assert time_first(data.shape, -1) == (4, 2, 5, 3)
     with pytest.raises(ValueError, match="out of range"):
         time_first(data.shape, 4)
+
+
+def test_float_data_far_from_one_is_scaled_exactly_by_a_power_of_two():
+    from napari_gmm_background.core.layout import SAFE_MAGNITUDES, exact_scale
+
+    values = np.array([1.0, -3.0, 2.0**900])
+    scale = exact_scale(values)
+    assert np.log2(scale).is_integer() and SAFE_MAGNITUDES[0] <= 2.0**900 * scale <= 2.0**16
+    np.testing.assert_array_equal((values * scale) / scale, values)  # exact both ways
+    assert exact_scale(np.array([1e-300])) > 1 and exact_scale(np.array([5.0, 0.0])) == 1.0
+    assert exact_scale(np.array([7, 2**40], dtype=np.int64)) == 1.0  # integers are never scaled
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        exact_scale(np.array([1.0, np.inf]))

@@ -198,3 +198,35 @@ print(sorted(set(compiled)))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("power", [1000, -990])
+def test_float_data_near_the_limits_of_float64_gives_the_same_background(power):
+    """Nothing overflows inside: finite data is not taken for NaN, and comes back exact."""
+    rng = np.random.default_rng(0)
+    frames = np.abs(rng.normal(100, 5, (30, 40, 48)))
+    far = frames * 2.0**power
+    for method in METHODS:
+        background = extract_background(far, method=method)
+        assert np.isfinite(background).all(), method
+        if method == "notebook":  # reg_covar is a variance floor in the data's units
+            np.testing.assert_allclose(
+                background / 2.0**power, extract_background(frames, method=method), rtol=1e-3
+            )
+        else:
+            np.testing.assert_array_equal(
+                background / 2.0**power, extract_background(frames, method=method)
+            )
+    per_frame = extract_background(far, method="fluorescence", per_frame=True)
+    assert per_frame.dtype == np.float64
+    np.testing.assert_array_equal(
+        per_frame / 2.0**power, extract_background(frames, method="fluorescence", per_frame=True)
+    )
+
+
+def test_lazy_data_too_large_to_compute_is_refused_for_what_it_is():
+    da = pytest.importorskip("dask.array")
+    frames = np.abs(np.random.default_rng(1).normal(100, 5, (20, 32, 40))) * 1e300
+    with pytest.raises(ValueError, match="beyond what the computation holds") as refused:
+        extract_background(da.from_array(frames, chunks=(5, 32, 40))).compute()
+    assert "NaN" not in str(refused.value)

@@ -38,9 +38,8 @@ from .job import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-
     import napari
+    import numpy as np
 
 
 class BackgroundWidget(Container):

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NON_FINITE_MESSAGE",
+    "OVERFLOW_MESSAGE",
+    "SAFE_MAGNITUDES",
+    "check_magnitude",
+    "exact_scale",
     "Layout",
     "as_frames",
     "cast_like",
@@ -36,6 +40,18 @@ NON_FINITE_MESSAGE = (
     "data contains NaN or infinite values; the background of such pixels is "
     "undefined. Replace them first (for example with numpy.nan_to_num) or crop "
     "them away."
+)
+
+# Float data is computed scaled into this range of magnitudes (by a power of
+# two, which is exact): beyond it, squares (variances) and the float32 sums of
+# motion scores overflow, and below it the float32 scores underflow to zero.
+SAFE_MAGNITUDES = (2.0**-60, 2.0**60)
+_SCALED_EXPONENT = 16
+
+OVERFLOW_MESSAGE = (
+    "data holds values up to {largest:.3g}, beyond what the computation holds "
+    "(squares and sums would overflow); data read on demand is not rescaled: "
+    "scale it into about 1e-18 to 1e18 first (for example data / 1e300)"
 )
 
 # Integers float64 holds exactly: every method computes in float64.
@@ -92,6 +108,41 @@ def native_part(data: "ArrayLike") -> np.ndarray:
                 "float64 if the rounding is acceptable"
             )
     return array
+
+
+def exact_scale(values: np.ndarray) -> float:
+    """The power of two that brings float ``values`` into :data:`SAFE_MAGNITUDES`; 1 if in it.
+
+    ValueError (NaN or infinite values) for values that are not finite:
+    only the input's own NaN or infinities are reported as such.
+    """
+    if values.dtype.kind != "f" or values.size == 0:
+        return 1.0
+    largest = _largest(values)
+    if not np.isfinite(largest):
+        raise ValueError(NON_FINITE_MESSAGE)
+    low, high = SAFE_MAGNITUDES
+    if largest == 0.0 or low <= largest <= high:
+        return 1.0
+    # The largest becomes about 2**16, the values of a 16-bit camera: a variance
+    # floor in the data's units (reg_covar) stays as negligible as it is there.
+    return float(2.0 ** (_SCALED_EXPONENT - math.frexp(largest)[1]))
+
+
+def check_magnitude(frame: np.ndarray) -> None:
+    """ValueError, saying which, for a float frame with NaN, infinities or values out of range."""
+    if frame.dtype.kind != "f" or frame.size == 0:
+        return
+    largest = _largest(frame)
+    if not np.isfinite(largest):
+        raise ValueError(NON_FINITE_MESSAGE)
+    if largest > SAFE_MAGNITUDES[1]:
+        raise ValueError(OVERFLOW_MESSAGE.format(largest=largest))
+
+
+def _largest(values: np.ndarray) -> float:
+    """The largest magnitude (NaN if any is NaN), without a temporary the size of ``values``."""
+    return max(abs(float(np.min(values))), abs(float(np.max(values))))
 
 
 def time_first(shape: tuple, time_axis: int) -> tuple:

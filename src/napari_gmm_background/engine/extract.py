@@ -9,6 +9,7 @@ import textwrap
 import warnings
 from typing import TYPE_CHECKING
 
+from ..core.checks import check_flag
 from ..core.progress import run_to_end
 from ..methods.gmm import EMSettings
 from ..methods.motion import DEFAULT_N_SAMPLES, DEFAULT_TOLERANCE
@@ -138,6 +139,7 @@ def extract_background(
     >>> extract_background(frames).shape
     (32, 32, 3)
     """
+    per_frame = check_flag("per_frame", per_frame)
     settings = dict(
         n_components=n_components,
         max_iter=max_iter,

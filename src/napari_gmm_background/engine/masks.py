@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.checks import check_count, check_number
+from ..core.checks import check_count, check_flag, check_number
 from ..core.layout import NON_FINITE_MESSAGE, Layout, as_frames, time_first
 from ..core.noise import NoiseModel, estimate_noise_model
 from ..core.plan import Plan, Step
@@ -71,6 +71,7 @@ def plan_foreground_labels(
     (frames an earlier step makes), and ``background()`` gives the
     background when the first step runs (an earlier step may make it too).
     """
+    rgb = check_flag("rgb", rgb, optional=True)
     if isinstance(data, InMemory):
         shape, frames = data.shape, data.array
     else:

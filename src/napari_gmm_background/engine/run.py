@@ -15,13 +15,14 @@ Numbers only: arrays in, arrays out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.layout import NON_FINITE_MESSAGE, Layout, as_frames, cast_like, time_first
+from ..core.checks import check_flag
+from ..core.layout import Layout, as_frames, cast_like, exact_scale, time_first
 from ..core.plan import Plan, sequence
 from ..core.reading import InMemory, LazyFrames, Reading, computed_dtype, is_lazy, plan_read_whole
 from ..methods.gmm import plan_fit
@@ -56,6 +57,12 @@ def plan_background(
     """
     entry = get_method(method)
     checked = settings_for(entry, **settings)
+    rgb = check_flag("rgb", rgb, optional=True)
+    per_frame, keep_model = check_flag("per_frame", per_frame), check_flag("keep_model", keep_model)
+    if reading is not None and not isinstance(reading, Reading):
+        raise TypeError(
+            f"reading must be a Reading (core.reading.Reading.of(data)), got {reading!r}"
+        )
     if per_frame and keep_model:
         raise ValueError("per_frame and keep_model cannot be combined")
     source = _Source.of(data, time_axis, rgb, reading)
@@ -67,6 +74,11 @@ def plan_background(
         source = source.read_by(read)
         return read.then(_plan_in_memory(entry, layout, source, checked, keep_model, per_frame))
     return _plan_in_memory(entry, layout, source, checked, keep_model, per_frame)
+
+
+def _check_reading(reading) -> None:
+    if reading is not None and not isinstance(reading, Reading):
+        raise TypeError(f"reading must be a Reading (Reading.of(data)), got {reading!r}")
 
 
 def reads_in_blocks(entry: Method, layout: Layout, *, per_frame: bool, keep_model: bool) -> bool:
@@ -91,16 +103,38 @@ class _Source:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.computed = computed_dtype(dtype)
-        self.frames = frames
+        self._frames = frames
         self.time_axis = time_axis  # the input's, which per-frame results keep
         self.reading = reading
         self.data = data
+        self.scale = None
+        self._scaled = None
+
+    def frames(self) -> np.ndarray:
+        """The time-first frames, float ones scaled into the safe range (see :meth:`unscale`).
+
+        Float data far from 1 (beyond 2**60, below 2**-60) is computed scaled
+        by a power of two, exactly, so that no square or sum overflows; NaN
+        or infinite input is refused here, once.
+        """
+        if self.scale is None:
+            values = self._frames()
+            self.scale = exact_scale(values)
+            self._scaled = values * values.dtype.type(self.scale) if self.scale != 1 else values
+        return self._scaled
+
+    def unscale(self, values: np.ndarray) -> np.ndarray:
+        """A background (or offsets) of the scaled frames, in the frames' own units."""
+        if not self.scale or self.scale == 1:
+            return values
+        return values / np.asarray(self.scale, dtype=values.dtype)
 
     @classmethod
     def of(cls, data, time_axis: int, rgb, reading: "Reading | None") -> "_Source":
         if isinstance(data, InMemory):
             shape = time_first(data.shape, time_axis)
             return cls(shape, data.dtype, lambda: as_frames(data.array(), time_axis), time_axis)
+        # An InMemory's values come from earlier steps; an array is checked now.
         if is_lazy(data) or reading is not None:
             lazy = LazyFrames(data, time_axis, reading or Reading.of(data, time_axis, rgb))
             return cls(lazy.shape, data.dtype, None, time_axis, lazy.reading, lazy)
@@ -138,7 +172,7 @@ def _plan_in_blocks(entry: Method, layout: Layout, source: _Source, settings: Se
 def _plan_in_memory(entry, layout, source: _Source, settings: Settings, keep_model, per_frame):
     if per_frame:
         return _plan_per_frame(entry, layout, source, settings)
-    static = _plan_static(entry, layout, source, settings)
+    static = _plan_static(entry, layout, source, settings).map(source.unscale)
     if not keep_model:
         return static.map(partial(cast_like, dtype=source.dtype))
     return _plan_with_model(entry, layout, source, settings, static)
@@ -166,22 +200,39 @@ def _assemble(backgrounds: "list[np.ndarray]", layout: Layout) -> np.ndarray:
 def _plan_with_model(entry, layout, source: _Source, settings: Settings, static: Plan) -> Plan:
     """The background and the notebook rule's mixture model: ``(background, model)``."""
     model = plan_fit(source.shape, settings.em, source.frames, store_model=True)
+    model = model.map(partial(_unscaled_model, source=source))
     if entry.model_background and settings.engine == "numba":  # one fit gives both
         return model.map(lambda fitted: (cast_like(fitted.background_mean, source.dtype), fitted))
     return sequence([static, model], lambda both: (cast_like(both[0], source.dtype), both[1]))
 
 
+def _unscaled_model(model, source: _Source):
+    """The mixture model of scaled frames in the frames' units: means and deviations scale."""
+    if not source.scale or source.scale == 1:
+        return model
+    from dataclasses import replace
+
+    return replace(
+        model, means=model.means / source.scale, variances=model.variances / source.scale**2
+    )
+
+
 def _plan_per_frame(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
     """Each frame's background and each stack's drift: ``(backgrounds, drifts)``."""
-    out_dtype = source.dtype if source.dtype.kind in "iu" else np.dtype(np.float32)
+    # In the input's dtype (floats as computed: half floats as float32).
+    out_dtype = source.dtype if source.dtype.kind in "iu" else source.computed
     shape = (layout.n_frames, *layout.stacks_shape, *layout.stack_shape[1:])
     backgrounds: "list[np.ndarray]" = []
-    frames = _checked_finite(source.frames)
     plan_static = partial(entry.plan, settings=settings)
 
     def store(index: tuple, made: "tuple[np.ndarray, Any]"):
         """A stack's backgrounds into the movie's, as soon as they are made; its drift."""
         stack_backgrounds, drift = made
+        if source.scale != 1:  # float frames computed scaled: offsets scale too, gains not
+            from dataclasses import replace
+
+            stack_backgrounds = source.unscale(stack_backgrounds)
+            drift = replace(drift, offset=source.unscale(drift.offset))
         if not layout.stacks_shape:
             backgrounds.append(stack_backgrounds.reshape(shape))
             return drift
@@ -190,9 +241,8 @@ def _plan_per_frame(entry: Method, layout: Layout, source: _Source, settings: Se
         backgrounds[0][(slice(None), *index)] = stack_backgrounds
         return drift
 
-    checked = _Source(source.shape, source.dtype, frames, source.time_axis)
     plans = [
-        plan_drift(checked.stack(layout, index), plan_static, dtype=out_dtype).map(
+        plan_drift(source.stack(layout, index), plan_static, dtype=out_dtype).map(
             partial(store, index)
         )
         for index in np.ndindex(*layout.stacks_shape)
@@ -203,21 +253,6 @@ def _plan_per_frame(entry: Method, layout: Layout, source: _Source, settings: Se
         return np.moveaxis(movie, 0, source.time_axis), drifts
 
     return sequence(plans, combine)
-
-
-def _checked_finite(frames: "Callable[[], np.ndarray]") -> "Callable[[], np.ndarray]":
-    """``frames``, checked once for NaN and infinities (per-frame fits divide by the light)."""
-    checked = []
-
-    def get() -> np.ndarray:
-        if not checked:
-            values = frames()
-            if values.dtype.kind == "f" and not np.isfinite(values).all():
-                raise ValueError(NON_FINITE_MESSAGE)
-            checked.append(values)
-        return checked[0]
-
-    return get
 
 
 def iter_background(
@@ -267,6 +302,7 @@ def iter_background(
         As ``StopIteration.value``: the background, or ``(background,
         model)`` or ``(backgrounds, drifts)``.
     """
+    _check_reading(reading)
     if not is_lazy(data):
         reading = None  # data in memory is read as it is
     plan = plan_background(

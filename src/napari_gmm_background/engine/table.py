@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.checks import check_count, check_number
+from ..core.checks import check_count, check_number, check_seed
 from ..core.plan import Plan, Step
 from ..methods import levels, motion
 from ..methods.gmm import EMSettings, HistogramFit, heaviest_means, plan_fit
@@ -79,6 +79,7 @@ class Settings:
         # Made here so that they are checked here, naming what is wrong.
         EMSettings(self.n_components, self.max_iter, self.tol, self.reg_covar)
         check_count("n_stillest", self.n_stillest)
+        check_seed("random_state", self.random_state)
         check_number("agreement", self.agreement)
 
     @property

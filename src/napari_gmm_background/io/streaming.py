@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.checks import check_count, check_flag, check_frames
 from ..core.layout import cast_like
 from ..core.plan import Plan, Step
 from ..core.progress import run_to_end
@@ -103,8 +104,10 @@ def plan_video_background(
 
     entry = get_method(method)
     checked = settings_for(entry, **settings)
-    if frames is not None and (frames.step or 1) < 1:
-        raise ValueError(f"frames {frames}: the step must be positive (frames decode in order)")
+    frames = check_frames("frames", frames)
+    keep_model = check_flag("keep_model", keep_model)
+    if memory_budget is not None:
+        memory_budget = check_count("memory_budget", memory_budget)
     info = info or video_info(path)
     indices = _frame_indices(info.n_frames, frames)
     if len(indices) == 0:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.checks import check_count, check_flag
+
 if TYPE_CHECKING:
     import cv2
 
@@ -310,6 +312,9 @@ def iter_video_frames(
     """
     import cv2
 
+    rgb = check_flag("rgb", rgb)
+    if indices is not None and not isinstance(indices, range):
+        raise TypeError(f"indices must be a range of frame positions, got {indices!r}")
     if indices is not None and len(indices) > 1 and indices[1] <= indices[0]:
         raise ValueError(f"indices {indices}: frames are decoded in order, so they must ascend")
     capture = open_capture(path)
@@ -354,7 +359,7 @@ def read_video(path: "str | os.PathLike", *, rgb: bool = True) -> np.ndarray:
         Naming the frames that could not be decoded (they are left out).
     """
 
-    video, report = _read_all(path, rgb)
+    video, report = _read_all(path, check_flag("rgb", rgb))
     report.warn()
     return video
 
@@ -499,8 +504,8 @@ def read_video_dask(
     import dask
     import dask.array as da
 
-    if frames_per_chunk < 1:
-        raise ValueError(f"frames_per_chunk must be >= 1, got {frames_per_chunk}")
+    frames_per_chunk = check_count("frames_per_chunk", frames_per_chunk)
+    rgb = check_flag("rgb", rgb)
     info = info or video_info(path)
     shape = (info.height, info.width, 3)
     decode = dask.delayed(_decode_range, pure=True)
@@ -641,8 +646,8 @@ def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
     """
     from ..core.memory import memory_budget
 
+    budget = memory_budget() if budget is None else check_count("budget", budget)
     info = video_info(path)
-    budget = memory_budget() if budget is None else budget
     metadata = info.as_metadata()
     if info.decoded_bytes > budget:
         metadata["lazy"] = True

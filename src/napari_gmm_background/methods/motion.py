@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.checks import check_count, check_number
-from ..core.layout import NON_FINITE_MESSAGE
+from ..core.layout import NON_FINITE_MESSAGE, check_magnitude
 from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
@@ -435,6 +435,7 @@ class _StackFit:
         frames = self.source.frames(part)
         for t in range(start, stop):
             frame = frames[t - part.start]
+            check_magnitude(frame)  # frames read on demand were not scaled (engine.run)
             self.noise.see(t, frame)
             if self.values is not None:
                 self.values.see(t, frame)
