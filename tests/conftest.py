@@ -25,6 +25,22 @@ def traffic_frames(traffic_video) -> np.ndarray:
     return read_video(traffic_video)
 
 
+def _mounted_tmpfs(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` (made), or a skip where none can be (not Linux, not root)."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a small file system is mounted only on Linux")
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a file system here (needs root)")
+    return folder
+
+
 @pytest.fixture
 def small_disk(tmp_path) -> Path:
     """A real file system of 200 KiB (a tmpfs), for full-disk tests; skipped where none can be made.
@@ -32,18 +48,20 @@ def small_disk(tmp_path) -> Path:
     Mounting needs root (or CAP_SYS_ADMIN) on Linux, as CI has.
     """
     import subprocess
-    import sys
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("a small file system is mounted only on Linux")
-    folder = tmp_path / "small_disk"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)],
-        capture_output=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small file system here (needs root)")
+    folder = _mounted_tmpfs(tmp_path / "small_disk", "size=200k")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Path:
+    """A folder on a read-only file system (root cannot write it either); skipped where none."""
+    import subprocess
+
+    folder = _mounted_tmpfs(tmp_path / "read_only", "ro,size=64k")
     try:
         yield folder
     finally:

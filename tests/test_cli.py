@@ -288,6 +288,20 @@ def test_a_background_that_does_not_fit_the_disk_is_not_written(small_disk, caps
     assert f"could not write {small_disk / output}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("which", ["background", "masks"])
+def test_an_output_that_cannot_be_written_is_named_before_anything_is_decoded(
+    road_video, read_only_folder, tmp_path, capsys, which
+):
+    target = read_only_folder / ("bg.png" if which == "background" else "masks")
+    args = [str(road_video), "-o", str(target if which == "background" else tmp_path / "bg.png")]
+    if which == "masks":
+        args += ["--foreground-out", str(target)]
+    assert main(args + ["-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {target}: Read-only file system" in err and ".partial" not in err
+    assert not (tmp_path / "bg.png").exists()
+
+
 def test_a_write_failing_only_when_the_file_is_closed_counts_as_failed(
     road_video, tmp_path, monkeypatch
 ):
@@ -375,32 +389,37 @@ def test_an_interrupted_run_writes_nothing_and_says_so_in_one_line(
     sys.platform == "win32", reason="Windows has no SIGTERM to catch: it ends a process at once"
 )
 def test_sigterm_stops_a_run_cleanly(tmp_path):
+    """SIGTERM while the fit runs (as its progress bar shows): exit 130, nothing written."""
+    import os
     import signal
     import subprocess
-    import time
+    import threading
 
+    frames, _ = synthetic_traffic(n_frames=240, height=360, width=480, seed=5)
+    video = write_video(tmp_path / "long.avi", frames)
     out = tmp_path / "out"
+    command = [sys.executable, "-m", "napari_gmm_background", str(video), "-o", str(out / "bg.png")]
     process = subprocess.Popen(
-        [sys.executable, "-m", "napari_gmm_background", "--sample", "-o", str(out / "bg.png")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        command + ["--method", "notebook"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    time.sleep(3.0)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode in (130, -signal.SIGTERM, 0), err
-    written = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    if process.returncode == 130:  # stopped during the run: nothing written
-        assert written == []
-    elif process.returncode == 0:  # finished before the signal: complete outputs only
-        assert written == ["bg.png"]
-    else:  # killed by the default handler after the run ended: complete outputs, or none
-        assert written in ([], ["bg.png"])
-    if written:
-        import cv2
+    seen = bytearray()
+    fitting = threading.Event()
 
-        assert cv2.imread(str(out / "bg.png")) is not None
+    def watch():
+        while chunk := os.read(process.stderr.fileno(), 4096):
+            seen.extend(chunk)
+            if b"[fit]" in seen:
+                fitting.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert fitting.wait(timeout=180), bytes(seen)[-500:]
+    process.send_signal(signal.SIGTERM)  # the fit is running: the bar said so
+    process.wait(timeout=120)
+    watcher.join(timeout=10)
+    assert process.returncode == 130, bytes(seen)[-500:]
+    assert b"interrupted: the input in progress wrote nothing" in seen
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 def test_a_damaged_video_is_used_and_its_losses_said_in_one_line(tmp_path, capsys):

@@ -133,3 +133,46 @@ def test_lost_frames_are_named_in_the_layer(make_napari_viewer, tmp_path):
         [layer] = viewer.open(str(tmp_path / "cut.avi"), plugin="napari-gmm-background")
     assert layer.metadata["declared_frames"] == 30
     assert len(layer.metadata["lost_frames"]) == 30 - layer.data.shape[0] > 0
+
+
+def test_a_lazy_damaged_video_says_what_it_lost_when_viewed_and_when_run(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    import napari.utils.notifications as notifications
+
+    from napari_gmm_background._napari.widget import BackgroundWidget
+    from napari_gmm_background.datasets import synthetic_traffic
+
+    frames, _ = synthetic_traffic(n_frames=101, height=60, width=80, seed=1)
+    data = bytearray(write_video(tmp_path / "good.avi", frames).read_bytes())
+    rng = np.random.default_rng(0)
+    for start in rng.integers(len(data) // 4, 3 * len(data) // 4, 6):
+        data[start : start + 200] = rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
+    (tmp_path / "corrupt.avi").write_bytes(data)
+    from napari_gmm_background.io import LazyVideo
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    monkeypatch.setenv("NAPARI_GMM_BACKGROUND_MEMORY_BUDGET", str(frames.nbytes // 3))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(tmp_path / "corrupt.avi"), plugin="napari-gmm-background")
+    assert layer.metadata["lazy"]
+    # What a lazy read of this file loses (chunks seek, so it depends on them).
+    chunks = layer.data.frames_per_chunk
+    probe = LazyVideo(tmp_path / "corrupt.avi", frames_per_chunk=chunks, on_loss=lambda m: None)
+    np.asarray(probe)
+    lost = sorted(probe.lost)
+    assert lost
+    viewer.dims.set_current_step(0, lost[0])
+    viewer.dims.set_current_step(0, lost[0] + 1)
+    viewer.dims.set_current_step(0, lost[0])  # seen again: said once
+    named = [message for message in shown if "corrupt.avi" in message and f"{lost[0]}" in message]
+    assert len(named) == 1
+    widget = BackgroundWidget(viewer)
+    widget.image.value = layer
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    [result] = [other for other in viewer.layers if other is not layer]
+    assert result.metadata["lost_frames"] == lost == sorted(layer.data.lost)
+    assert sorted(layer.metadata["lost_frames"]) == lost
+    assert "could not be decoded" in widget.status.value and "black" in widget.status.value

@@ -219,7 +219,7 @@ def test_an_undecodable_frame_of_a_lazy_video_is_black_and_named(damaged, monkey
 
     video = LazyVideo(damaged / "good.avi", frames_per_chunk=8)
     monkeypatch.setattr(cv2, "VideoCapture", FailsAtTen)
-    with pytest.warns(DamagedVideoWarning, match="frames 10; .* left black"):
+    with pytest.warns(DamagedVideoWarning, match="frame 10 could not be decoded .* shown black"):
         chunk = video[8:16]
     assert chunk[2].max() == 0 and chunk[1].max() > 0 and chunk[3].max() > 0
 
@@ -249,3 +249,26 @@ def test_a_classic_uncompressed_avi_opens_or_is_refused_but_never_kills(tmp_path
             np.testing.assert_array_equal(read_video(path), frames)
         except VideoReadError as error:  # OpenCV 5.0 aborts on bottom-up frames
             assert bottom_up and "crashed" in str(error)
+
+
+def test_a_lazy_video_says_each_lost_frame_once_and_keeps_count(damaged):
+    import warnings
+
+    from napari_gmm_background.io import DamagedVideoWarning, LazyVideo
+
+    said = []
+    video = LazyVideo(damaged / "corrupt.avi", frames_per_chunk=4, on_loss=said.append)
+    black = [t for t in range(len(video)) if not video[t].any()]  # the numbering kept
+    lost = sorted(video.lost)
+    assert lost and lost == black
+    for t in lost:  # viewed again: said no more
+        video[t]
+    assert len(said) == len({t // 4 for t in lost})
+    assert all("corrupt.avi" in message and "could not be decoded" in message for message in said)
+    # Read through dask (a run of the widget), the losses are the video's too, said once.
+    fresh = LazyVideo(damaged / "corrupt.avi", frames_per_chunk=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.asarray(fresh.to_dask())
+    assert sorted(fresh.lost) == lost
+    assert len([w for w in caught if issubclass(w.category, DamagedVideoWarning)]) >= 1

@@ -10,7 +10,7 @@ status line. Nothing here imports napari or Qt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,9 @@ class RunSettings:
     blending: "str | None" = None
     # How a lazy layer is read (napari_gmm_background.core.reading.Reading); None in memory.
     reading: Any = None
+    # The layer's frames where they record what fails to decode (a lazy video), and its length.
+    recorded: Any = field(default=None, compare=False)
+    n_layer_frames: int = 0
 
     def method_settings(self) -> dict:
         """The settings the method uses, as the engine takes them (the others stay default)."""
@@ -98,7 +101,9 @@ class JobResult:
     mask: "np.ndarray | None"
     message: str = ""
     drifts: "list | None" = None
-    """Per-frame runs: each stack's :class:`napari_gmm_background.drift.Drift`."""
+    """Per-frame runs: each stack's :class:`napari_gmm_background.engine.drift.Drift`."""
+    lost_frames: tuple = ()
+    """Selected frames that did not decode (a damaged lazy video): black in the run."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,7 @@ class _Made:
 
     def result(self) -> JobResult:
         from ..engine.drift import change_message
+        from ..io.video import frame_ranges
 
         settings = self.settings
         drifts, message = None, ""
@@ -195,7 +201,23 @@ class _Made:
             message = _drift_message(drifts, change_message(drifts))
         background = self.background() if settings.output != OUTPUTS[1] else None
         mask = self.masks.result() if self.masks is not None else None
-        return JobResult(background, self.corrected, mask, message, drifts)
+        lost = self.lost_frames()
+        if lost:
+            said = (
+                f"{len(lost)} of the selected frames could not be decoded (frames "
+                f"{frame_ranges(list(lost))}; the file is damaged) and were read as black frames"
+            )
+            message = f"{message}; {said}" if message else said
+        return JobResult(background, self.corrected, mask, message, drifts, lost)
+
+    def lost_frames(self) -> tuple:
+        """Positions of the selected frames the layer's video could not decode."""
+        settings = self.settings
+        recorded = settings.recorded
+        if recorded is None or not getattr(recorded, "lost", None):
+            return ()
+        selected = range(settings.n_layer_frames)[settings.frames]
+        return tuple(position for position in sorted(recorded.lost) if position in selected)
 
 
 def run_job(plan: Plan):

@@ -40,6 +40,8 @@ def read_videos(path: "str | list[str]") -> "list[LayerDataTuple]":
     layers = []
     for video_path in paths:
         data, metadata = open_video(video_path)
+        if hasattr(data, "on_loss"):  # a lazy video: frames it cannot decode, said when met
+            data.on_loss = _notify_when_viewing
         rgb = data.ndim == 4
         attributes = {
             "name": Path(video_path).stem,
@@ -50,3 +52,13 @@ def read_videos(path: "str | list[str]") -> "list[LayerDataTuple]":
             attributes["colormap"] = "gray"
         layers.append((data, attributes, "image"))
     return layers
+
+
+def _notify_when_viewing(message: str) -> None:
+    """A damaged frame met while viewing: a notification; a run reports its own losses."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        from napari.utils.notifications import show_warning
+
+        show_warning(message)

@@ -420,6 +420,8 @@ class BackgroundWidget(Container):
             colormap=None if layer.rgb else layer.colormap,
             blending=layer.blending,
             reading=reading,
+            recorded=data if hasattr(data, "lost") else None,
+            n_layer_frames=n_frames,
         )
         return frames, settings
 
@@ -519,11 +521,22 @@ class BackgroundWidget(Container):
             name = f"{settings.layer_name} foreground ({tag}, {settings.mask_threshold:g} sd)"
             self._put_layer(name, result.mask, "labels", **over_time)
             added.append(name)
+        if result.lost_frames:
+            self._record_losses(result.lost_frames, added, settings.layer_name)
         self._show_drift(result.drifts, settings.layer_name)
         said = "Added " + " and ".join(repr(n) for n in added) + "."
         self._say(
             f"{said} {result.message[0].upper()}{result.message[1:]}." if result.message else said
         )
+
+    def _record_losses(self, lost: tuple, added: list, layer_name: str) -> None:
+        """Frames a run read as black: in the input layer's metadata and its results'."""
+        layers = self._viewer.layers
+        if layer_name in layers:
+            source = layers[layer_name].metadata
+            source["lost_frames"] = sorted(set(source.get("lost_frames", ())) | set(lost))
+        for name in added:
+            layers[name].metadata["lost_frames"] = list(lost)
 
     def _show_drift(self, drifts: "list | None", layer_name: str):
         """Plot each frame's background brightness and the change frames, or hide the plot."""

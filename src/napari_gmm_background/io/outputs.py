@@ -176,9 +176,12 @@ class PendingOutputs:
         target = Path(target)
         self._check(target, folder=False)
         parent = self._parent_of(target)
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=parent
-        )
+        try:
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=parent
+            )
+        except OSError as error:
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
         os.close(handle)
         temporary = Path(name)
         _give_usual_permissions(temporary, 0o666)
@@ -206,7 +209,11 @@ class PendingOutputs:
                     "nothing but outputs of this kind: pick another folder"
                 )
         parent = self._parent_of(target)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        try:
+            temporary = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent)
+        except OSError as error:
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        temporary = Path(temporary)
         _give_usual_permissions(temporary, 0o777)
         self._pending.append(_Pending(target, temporary, folder=True))
         return temporary

@@ -12,7 +12,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ __all__ = [
     "DecodeReport",
     "as_colour",
     "decode_positions",
+    "frame_ranges",
     "iter_video_frames",
     "open_capture",
     "open_video",
@@ -98,7 +99,7 @@ class DecodeReport:
         n_wanted = len(range(self.declared) if wanted is None else wanted)
         return (
             f"{self.path}: {len(missing)} of {n_wanted} frames could not be decoded "
-            f"(frames {_ranges(missing)}; the file is damaged or truncated); "
+            f"(frames {frame_ranges(missing)}; the file is damaged or truncated); "
             "the others are used, in order"
         )
 
@@ -108,7 +109,7 @@ class DecodeReport:
             warnings.warn(DamagedVideoWarning(message), stacklevel=3)
 
 
-def _ranges(positions: list) -> str:
+def frame_ranges(positions: list) -> str:
     """1, 2, 3, 7 -> '1-3, 7' (at most a few runs, then '...')."""
     runs = []
     for position in positions:
@@ -452,6 +453,17 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
     A frame that cannot be decoded is left black, keeping the numbering, and
     named in a :class:`DamagedVideoWarning`.
     """
+    frames, report = _decode_range_reporting(path, start, stop, shape, rgb)
+    message = report.message(range(start, stop))
+    if message:
+        warnings.warn(
+            DamagedVideoWarning(message.replace("used, in order", "left black")), stacklevel=2
+        )
+    return frames
+
+
+def _decode_range_reporting(path: str, start: int, stop: int, shape: tuple, rgb: bool):
+    """:func:`_decode_range` without the warning: the frames and what decoding met."""
     import cv2
 
     capture = open_capture(path)
@@ -464,12 +476,7 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
             frames[position - start] = frame
     finally:
         capture.release()
-    message = report.message(range(start, stop))
-    if message:
-        warnings.warn(
-            DamagedVideoWarning(message.replace("used, in order", "left black")), stacklevel=2
-        )
-    return frames
+    return frames, report
 
 
 def read_video_dask(
@@ -532,6 +539,11 @@ class LazyVideo:
 
     ``np.asarray(video)`` decodes everything; use :meth:`to_dask` for lazy
     processing, or index a frame range.
+
+    A frame that fails to decode (a damaged file) is black, keeping the
+    numbering; it is recorded in :attr:`lost` and said once, the first time
+    it is met (when viewed, or read by :meth:`to_dask`'s chunks): by
+    ``on_loss(message)``, or else as a :class:`DamagedVideoWarning`.
     """
 
     def __init__(
@@ -541,8 +553,11 @@ class LazyVideo:
         info: "VideoInfo | None" = None,
         frames_per_chunk: int = 8,
         cache_bytes: int = 128 * 2**20,
+        on_loss: "Callable[[str], object] | None" = None,
     ):
         self.info = info or video_info(path)
+        self.lost: "set[int]" = set()
+        self.on_loss = on_loss
         self.frames_per_chunk = frames_per_chunk
         self.shape = (self.info.n_frames, self.info.height, self.info.width, 3)
         self.dtype = np.dtype(np.uint8)
@@ -574,11 +589,30 @@ class LazyVideo:
                 return self._cache[index]
         start = index * self.frames_per_chunk
         stop = min(start + self.frames_per_chunk, self.shape[0])
-        frames = _decode_range(self.info.path, start, stop, self.shape[1:], True)
+        frames = self._decode(start, stop)
         with self._lock:
             self._cache[index] = frames
             while len(self._cache) > self._max_chunks:
                 self._cache.popitem(last=False)
+        return frames
+
+    def _decode(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop``, the lost ones black; a loss met for the first time is said."""
+        frames, report = _decode_range_reporting(self.info.path, start, stop, self.shape[1:], True)
+        missing = report.missing(range(start, stop))
+        with self._lock:
+            new = sorted(set(missing) - self.lost)
+            self.lost.update(new)
+        if new:
+            frames_named = f"frame{'s' if len(new) > 1 else ''} {frame_ranges(new)}"
+            message = (
+                f"{self.info.path}: {frames_named} could not be decoded (the file is damaged): "
+                "shown black"
+            )
+            if self.on_loss is not None:
+                self.on_loss(message)
+            else:
+                warnings.warn(DamagedVideoWarning(message), stacklevel=3)
         return frames
 
     def _frame(self, t: int) -> np.ndarray:
@@ -608,10 +642,26 @@ class LazyVideo:
         return frames if dtype is None else frames.astype(dtype)
 
     def to_dask(self):
-        """The same video as a lazy dask array (see :func:`read_video_dask`)."""
-        return read_video_dask(
-            self.info.path, frames_per_chunk=self.frames_per_chunk, info=self.info
-        )
+        """The same video as a lazy dask array whose chunks each decode their frames.
+
+        As :func:`read_video_dask`, but its losses are this video's
+        (:attr:`lost`), said once. For the threaded scheduler (the video is
+        not sent to other processes).
+        """
+        import dask
+        import dask.array as da
+
+        decode = dask.delayed(self._decode, pure=True)
+        starts = range(0, self.shape[0], self.frames_per_chunk)
+        blocks = [
+            da.from_delayed(
+                decode(start, min(start + self.frames_per_chunk, self.shape[0])),
+                shape=(min(start + self.frames_per_chunk, self.shape[0]) - start,) + self.shape[1:],
+                dtype=np.uint8,
+            )
+            for start in starts
+        ]
+        return da.concatenate(blocks, axis=0)
 
 
 def open_video(path: "str | os.PathLike", *, budget: "int | None" = None):
