@@ -27,11 +27,65 @@ def test_streamed_background_is_bit_identical(road, budget):
     )
 
 
-def test_the_default_method_runs_in_memory_and_says_so_over_the_budget(road):
+@pytest.fixture(scope="module")
+def long_road(tmp_path_factory):
+    """A video longer than the refinement reads (in these tests: every 4th frame after 16)."""
+    frames, _ = synthetic_traffic(n_frames=150, height=48, width=64, seed=22)
+    path = write_video(tmp_path_factory.mktemp("stream") / "long_road.avi", frames)
+    return path, read_video(path)
+
+
+@pytest.fixture
+def refinement_of_few_frames(monkeypatch):
+    """The default's refinement capped as for big stacks (every n-th frame), here at 16 frames."""
+    from napari_gmm_background.methods import motion
+
+    monkeypatch.setattr(motion, "MAX_REFINE_SAMPLES", 16 * 48 * 64)
+    monkeypatch.setattr(motion, "MIN_REFINE_FRAMES", 16)
+
+
+@pytest.mark.parametrize("method", ["gmm", "motionless", "motionless-gmm"])
+def test_block_methods_stream_a_video_decoded_once_with_the_in_memory_result(
+    long_road, method, refinement_of_few_frames, monkeypatch
+):
+    """Over the budget, the default keeps what it needs as the frames go by; the
+    motionless methods, which refine with every frame, go through a scratch file."""
+    import cv2
+
+    path, frames = long_road
+    opened = []
+    real = cv2.VideoCapture
+
+    def counted(*args):
+        opened.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(cv2, "VideoCapture", counted)
+    budget = frames.nbytes // 3
+    steps, streamed = drain(iter_video_background(path, memory_budget=budget, method=method))
+    np.testing.assert_array_equal(streamed, extract_background(frames, method=method))
+    assert [s.done for s in steps] == list(range(1, len(steps) + 1))
+    assert {s.total for s in steps} == {len(steps)}
+    if method == "gmm":  # decoded once, in order, by one capture (its info read before)
+        assert len(opened) <= 2
+        decode = [s for s in steps if s.stage == "decode"]
+        assert decode[-1].stage_done == decode[-1].stage_total == len(frames)
+
+
+def test_a_selection_of_frames_streams_as_in_memory(long_road, refinement_of_few_frames):
+    path, frames = long_road
+    selected = slice(5, 140, 2)
+    np.testing.assert_array_equal(
+        video_background(path, frames=selected, memory_budget=frames.nbytes // 6),
+        extract_background(frames[selected]),
+    )
+
+
+def test_methods_that_cannot_stream_say_so_before_decoding(road):
     path, frames = road
     np.testing.assert_array_equal(video_background(path), extract_background(frames))
-    with pytest.raises(ValueError, match="'notebook'"):
-        video_background(path, memory_budget=60_000)
+    with pytest.raises(ValueError, match="'gmm'.*'notebook'|'notebook'.*'gmm'"):
+        video_background(path, memory_budget=60_000, method="fluorescence")
 
 
 def test_streamed_model_equals_the_in_memory_model(road):
@@ -72,11 +126,11 @@ def test_frame_selection(road):
 def test_methods_that_need_memory_run_in_memory_or_are_refused_before_decoding(road):
     path, frames = road
     np.testing.assert_array_equal(
-        video_background(path, method="motionless"),
-        extract_background(frames, method="motionless"),
+        video_background(path, method="fluorescence"),
+        extract_background(frames, method="fluorescence"),
     )
     with pytest.raises(ValueError, match="needs the selected frames in memory"):
-        iter_video_background(path, method="motionless", memory_budget=60_000)
+        iter_video_background(path, method="fluorescence", memory_budget=60_000)
 
 
 @pytest.mark.parametrize(
@@ -86,3 +140,26 @@ def test_parameters_are_refused_before_anything_is_decoded(road, bad):
     path, _ = road
     with pytest.raises(ValueError, match=next(iter(bad))):
         iter_video_background(path, memory_budget=60_000, method="notebook", **bad)
+
+
+def test_a_damaged_video_streams_the_frames_that_decode_as_in_memory(
+    tmp_path, refinement_of_few_frames
+):
+    from napari_gmm_background.io import DamagedVideoWarning
+
+    frames, _ = synthetic_traffic(n_frames=150, height=48, width=64, seed=23)
+    data = bytearray(write_video(tmp_path / "good.avi", frames).read_bytes())
+    rng = np.random.default_rng(1)
+    for start in rng.integers(len(data) // 4, 3 * len(data) // 4, 4):
+        data[start : start + 300] = rng.integers(0, 256, 300, dtype=np.uint8).tobytes()
+    path = tmp_path / "damaged.avi"
+    path.write_bytes(data)
+    with pytest.warns(DamagedVideoWarning):
+        decoded = read_video(path)  # the frames that decode, in order
+    assert len(decoded) < 150
+    with pytest.warns(DamagedVideoWarning, match="could not be decoded"):
+        steps, streamed = drain(iter_video_background(path, memory_budget=decoded.nbytes // 3))
+    np.testing.assert_array_equal(streamed, extract_background(decoded))
+    # Planned again once the loss showed: every step counted, the last total the real one.
+    assert [s.done for s in steps] == list(range(1, len(steps) + 1))
+    assert steps[-1].total == len(steps)

@@ -173,15 +173,25 @@ class _Run:
         if self._needs_every_frame() or len(indices) * frame_bytes <= budget:
             self._check_fits(len(indices), frame_bytes, budget)
             return plan_on_decoded(source, info, indices, self._plan_on_frames)
+        from ..core.noise import NoiseSampler
+
         settings = dict(self.settings)
         settings.pop("per_frame")
+        # The masks' noise, measured as the frames go by where the fit decodes them whole.
+        sampler = NoiseSampler((len(indices), *self.shape[1:], 3), np.uint8)
         background = plan_video_background(
-            source, frames=self.args.frames, memory_budget=budget, info=info, **settings
+            source,
+            frames=self.args.frames,
+            memory_budget=budget,
+            info=info,
+            each_frame=sampler.add if self.files.masks is not None else None,
+            **settings,
         )
         self.made = cache(background.result)
         outputs = Plan([Step(self._write_background)])
         if self.files.masks is not None:
-            outputs = outputs.then(self._plan_masks_streamed(source, indices))
+            sampled = getattr(background, "feeds_each_frame", False)
+            outputs = outputs.then(self._plan_masks_streamed(source, indices, sampler, sampled))
         return background.then(outputs)
 
     def _needs_every_frame(self) -> bool:
@@ -241,22 +251,21 @@ class _Run:
         steps[-1] = Step(partial(_both, steps[-1].action, labelled.close), "masks")
         return Plan(steps)
 
-    def _plan_masks_streamed(self, source: Path, indices: range) -> Plan:
-        """The masks of a video streamed past the memory budget: two more decoding passes.
+    def _plan_masks_streamed(self, source: Path, indices: range, sampler, sampled: bool) -> Plan:
+        """The masks of a video streamed past the memory budget, made as it is decoded again.
 
-        The first measures the noise as in memory (the same pixels of every
-        frame), the second makes and writes each frame's mask as it is decoded.
+        Their noise is measured as in memory (the same pixels of every
+        frame): by the fit's own pass where it decoded whole frames
+        (``sampled``), else by a pass of its own first.
         """
-        from ..core.noise import NoiseSampler
         from ..io.streaming import FramesAgain
 
         shape = (len(indices), *self.shape[1:], 3)
-        sampler = NoiseSampler(shape, np.uint8)
-        sampling = FramesAgain(source, indices, "noise", sampler.add)
         labelled = _Masks(self, shape)
         labelled.noise = cache(sampler.model)
         masks = FramesAgain(source, indices, "masks", labelled.frame)
-        steps = sampling.steps() + masks.steps()
+        steps = [] if sampled else FramesAgain(source, indices, "noise", sampler.add).steps()
+        steps += masks.steps()
         steps[-1] = Step(partial(_both, steps[-1].action, labelled.close), "masks", steps[-1].size)
         return Plan(steps)
 

@@ -67,6 +67,7 @@ class Plan:
         self.steps = list(steps)
         self.result = result
         self._stage_totals: "Counter[str] | None" = None
+        self.current = -1  # the index of the step running, while a run is under way
 
     @property
     def n_steps(self) -> int:
@@ -87,6 +88,7 @@ class Plan:
         self._stage_totals = None
         while done < len(self.steps):
             step = self.steps[done]
+            self.current = done
             step.action()
             done += 1
             in_stage[step.stage] += step.size

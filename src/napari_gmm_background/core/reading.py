@@ -33,6 +33,7 @@ __all__ = [
     "READ_PART_BYTES",
     "LazyFrames",
     "LazyStack",
+    "OverBudget",
     "Reading",
     "InMemory",
     "is_lazy",
@@ -43,6 +44,14 @@ __all__ = [
 READ_PART_BYTES = 16 * 2**20
 # Rows of every frame held at once by the methods that work in row bands.
 READ_BLOCK_BYTES = 256 * 2**20
+
+
+class OverBudget(ValueError):
+    """A plan would hold more than its source's memory budget (``need`` bytes)."""
+
+    def __init__(self, need: int, budget: int):
+        super().__init__(f"would hold {need} bytes, over the budget of {budget}")
+        self.need, self.budget = need, budget
 
 
 def is_lazy(data: Any) -> bool:

@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +58,7 @@ def plan_video_background(
     keep_model: bool = False,
     info: "VideoInfo | None" = None,
     method: str = DEFAULT_METHOD,
+    each_frame: "Callable[[int, np.ndarray], object] | None" = None,
     **settings,
 ) -> Plan:
     """The :class:`~napari_gmm_background.core.plan.Plan` of a video's background in bounded memory.
@@ -83,6 +84,11 @@ def plan_video_background(
         From :func:`napari_gmm_background.io.video_info`, if already known.
     method, settings
         As :func:`napari_gmm_background.extract_background`.
+    each_frame : callable, optional
+        ``each_frame(t, frame)`` with every selected frame that decodes, in
+        order, where the plan decodes whole frames once (a method that reads
+        in blocks, streamed): for outputs made from the same pass (the noise
+        of foreground masks). The plan's ``feeds_each_frame`` says whether.
 
     Returns
     -------
@@ -119,10 +125,17 @@ def plan_video_background(
     fit = dict(method=method, keep_model=keep_model, **settings)
     if len(indices) * frame_bytes <= budget:
         return _plan_in_memory(path, info, indices, fit)
+    if entry.reads_in_blocks and not keep_model:
+        streamed = dict(settings=settings, budget=budget, each_frame=each_frame)
+        return _plan_video_in_blocks(path, info, indices, entry, streamed)
     if entry.histogram_fit is None:
         from dask.utils import format_bytes
 
-        streamable = [name for name, other in METHODS.items() if other.histogram_fit is not None]
+        streamable = [
+            name
+            for name, other in METHODS.items()
+            if other.histogram_fit is not None or other.reads_in_blocks
+        ]
         raise ValueError(
             f"{os.fspath(path)}: method {method!r} needs the selected frames in memory, "
             f"{format_bytes(len(indices) * frame_bytes)}, over the {format_bytes(budget)} "
@@ -204,6 +217,201 @@ def plan_on_decoded(
     return plan
 
 
+# Frames of a video decoded per part, in order: a part a step (a cancel waits
+# for one), and parts ahead of the work, decoded meanwhile in a thread.
+_VIDEO_PART_FRAMES = 16
+_PARTS_AHEAD = 2
+
+
+class VideoStack:
+    """A video's selected frames as a stack that goes by once: decoded in order, a part ahead.
+
+    The source the block methods' plans read
+    (:func:`napari_gmm_background.methods.motion.plan_stack`): its frames
+    are (T, H, W, 3) uint8 RGB, read a part of :data:`_VIDEO_PART_FRAMES` a
+    step, while a thread decodes the next parts (cv2 releases the GIL), so
+    decoding overlaps the scoring. It cannot be read again
+    (``keeps_every_frame`` is False): the method's first pass keeps what
+    its second needs. Frames that do not decode are counted in ``lost``
+    and left black, and ``on_loss()`` is called once when the first is met.
+    """
+
+    keeps_every_frame = False
+    first_pass_stage = "decode"
+    reading = None
+
+    def __init__(self, path, info: "VideoInfo", indices: "range | list[int]"):
+        self.path, self.info, self.indices = path, info, indices
+        self.shape = (len(indices), info.height, info.width, 3)
+        self.dtype = np.dtype(np.uint8)
+        self.lost: "list[int]" = []
+        self.on_loss: "Callable[[], object] | None" = None
+        self.each_frame: "Callable[[int, np.ndarray], object] | None" = None
+        self._parts: "queue.Queue | None" = None
+        self._current: "tuple[slice, np.ndarray] | None" = None
+        self._stop = threading.Event()
+        self._thread: "threading.Thread | None" = None
+
+    def parts(self) -> "list[slice]":
+        n = self.shape[0]
+        return [slice(t, min(t + _VIDEO_PART_FRAMES, n)) for t in range(0, n, _VIDEO_PART_FRAMES)]
+
+    def part_reads(self, part: slice) -> "list[Callable[[], None]]":
+        return [partial(self._take, part)]
+
+    def frames(self, part: slice) -> np.ndarray:
+        return self._current[1]
+
+    def keep_rows(self, blocks) -> None:
+        pass  # nothing is read again
+
+    def block_reads(self, block: int) -> list:
+        return []
+
+    def done_with_block(self, block: int) -> None:
+        pass
+
+    def _take(self, part: slice) -> None:
+        """The next decoded part (waiting for the decoder if it is behind)."""
+        if self._thread is None:
+            self._parts = queue.Queue(maxsize=_PARTS_AHEAD)
+            self._thread = threading.Thread(target=self._decode, daemon=True)
+            self._thread.start()
+        item = self._parts.get()
+        if isinstance(item, BaseException):
+            raise item
+        taken, values, lost = item
+        assert taken == part, (taken, part)
+        self._current = (part, values)
+        if self.each_frame is not None and not lost:
+            for t in range(part.start, part.stop):
+                self.each_frame(t, values[t - part.start])
+        if lost and not self.lost and self.on_loss is not None:
+            self.lost.extend(lost)
+            self.on_loss()
+        else:
+            self.lost.extend(lost)
+        if part.stop == self.shape[0]:
+            self.close()
+
+    def _decode(self) -> None:
+        """The decoding thread: every part in order into the queue, or the error met."""
+        from .video import DecodeReport, decode_positions, open_capture
+
+        capture = None
+        try:
+            capture = open_capture(self.path)
+            report = DecodeReport(self.info.path, self.info.n_frames)
+            positions = decode_positions(capture, iter(self.indices), report, rgb=True)
+            pending = next(positions, None)
+            for part in self.parts():
+                values = np.zeros((part.stop - part.start, *self.shape[1:]), dtype=np.uint8)
+                wanted = self.indices[part]
+                decoded = set()
+                while pending is not None and pending[0] <= wanted[-1]:
+                    values[wanted.index(pending[0])] = pending[1]
+                    decoded.add(pending[0])
+                    pending = next(positions, None)
+                lost = [position for position in wanted if position not in decoded]
+                if not self._put((part, values, lost)):
+                    return
+        except BaseException as error:  # handed to the run
+            self._put(error)
+        finally:
+            if capture is not None:
+                capture.release()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._parts.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        """Stop the decoder (a finished or abandoned run)."""
+        self._stop.set()
+
+
+def _plan_video_in_blocks(path, info, indices: "range | list[int]", entry, fit: dict) -> Plan:
+    """A block method's background of a video longer than memory: decoded once, as it streams.
+
+    The default keeps what its second pass needs as the frames go by (each
+    cell's stillest frames and its refinement's frames, under the budget);
+    the result equals the method's on the same frames in memory. Where
+    frames turn out not to decode, what remains is planned again: the rest
+    of the video decoded (to learn which frames it loses), then the run on
+    the frames that decoded.
+    """
+    from ..core.layout import cast_like
+    from ..core.reading import OverBudget
+    from ..engine.table import settings_for
+
+    settings = settings_for(entry, **fit["settings"])
+    stack = VideoStack(path, info, indices)
+    stack.budget = fit["budget"]
+    stack.each_frame = fit.get("each_frame")
+    try:
+        background = entry.plan(stack, settings)
+    except OverBudget:  # too much to keep as it goes by: read through the scratch file
+        return _plan_video_through_scratch(path, info, indices, entry, fit)
+    plan = Plan(list(background.steps), lambda: cast_like(background.result(), np.uint8))
+    plan.feeds_each_frame = stack.each_frame is not None
+    stack.on_loss = partial(_replan_without_losses, plan, stack, path, info, indices, entry, fit)
+    return plan
+
+
+def _plan_video_through_scratch(path, info, indices, entry, fit: dict) -> Plan:
+    """A video read as the widget reads a lazy layer: a part along time, blocks of rows.
+
+    Decoded once: the first pass keeps each block of rows in a scratch file
+    (see :class:`napari_gmm_background.core.reading.LazyStack`). Frames that
+    do not decode are black (a lazy video keeps its numbering).
+    """
+    from ..core.reading import READ_BLOCK_BYTES, Reading
+    from ..engine.run import plan_background
+    from .video import LazyVideo
+
+    video = LazyVideo(path, info=info, frames_per_chunk=_VIDEO_PART_FRAMES, cache_bytes=0)
+    frames = video.to_dask()[np.asarray(indices)]
+    block_bytes = min(READ_BLOCK_BYTES, fit["budget"] // 2)
+    reading = Reading.of(frames, 0, True, block_bytes=block_bytes)
+    return plan_background(frames, method=entry.name, rgb=True, reading=reading, **fit["settings"])
+
+
+def _replan_without_losses(plan: Plan, stack: VideoStack, path, info, indices, entry, fit):
+    """Frames were lost: decode the video to learn them all, then plan the run without them.
+
+    As in memory, the run is of the frames that decoded, in order.
+    """
+    stack.close()
+    rest = FramesAgain(path, indices, "decode", lambda t, frame: None, strict=False)
+    steps = rest.steps()
+
+    def then() -> None:
+        lost = set(rest.lost)
+        good = [position for position in indices if position not in lost]
+        if not good:
+            from .video import VideoReadError
+
+            raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
+        _report_lost(path, info, indices, lost)
+        plan.replan(plan.current + 1, _plan_video_in_blocks(path, info, good, entry, fit))
+
+    steps[-1] = Step(partial(_both, steps[-1].action, then), "decode", steps[-1].size)
+    plan.replan(plan.current + 1, Plan(steps))
+
+
+def _report_lost(path, info, indices, lost: "set[int]") -> None:
+    """Warn of the frames that did not decode, as the reader does."""
+    from .video import DecodeReport
+
+    report = DecodeReport(info.path, info.n_frames, lost=sorted(lost), end=info.n_frames)
+    report.warn(indices if isinstance(indices, range) else None)
+
+
 class FramesAgain:
     """A video decoded again, a few frames a step, each frame handed to ``each(t, frame)``.
 
@@ -213,11 +421,20 @@ class FramesAgain:
     """
 
     def __init__(
-        self, path, indices: range, stage: str, each: "Callable[[int, np.ndarray], object]"
+        self,
+        path,
+        indices: "range | list[int]",
+        stage: str,
+        each: "Callable[[int, np.ndarray], Any]",
+        *,
+        strict: bool = True,
     ):
         self.path, self.indices, self.stage, self.each = path, indices, stage, each
+        self.strict = strict
         self.positions = None
         self.count = 0
+        self.decoded: "set[int]" = set()
+        self.lost: "list[int]" = []
 
     def steps(self) -> "list[Step]":
         bounds = list(range(0, len(self.indices), _DECODE_STEP_FRAMES)) + [len(self.indices)]
@@ -236,11 +453,13 @@ class FramesAgain:
         for position, frame in self.positions:
             self.each(self.indices.index(position), frame)
             self.count += 1
+            self.decoded.add(position)
             if position >= self.indices[stop - 1]:
                 break
         if stop == len(self.indices):
             self.capture.release()
-            if self.count != len(self.indices):
+            self.lost = [p for p in self.indices if p not in self.decoded]
+            if self.strict and self.count != len(self.indices):
                 raise OSError(
                     f"only {self.count} of {len(self.indices)} frames could be read again "
                     f"for the {self.stage}"

@@ -96,6 +96,50 @@ def keep_least_moving(score_bits, first_frame, best, worst, row_start, row_stop)
                     worst[y, x] = best[y, x, n_keep - 1]
 
 
+@_jit
+def keep_least_moving_kept(
+    score_bits, frame, best, worst, slots, values, kept, cell, row_start, row_stop
+):
+    """:func:`keep_least_moving` for one frame, keeping the pixels of the frames kept.
+
+    For a stack whose frames go by once (a video decoded as it streams):
+    ``kept`` (cells down, cells across, S, cell, cell * C) holds each cell's
+    pixels in its kept frames, a cell's slots side by side; ``slots``
+    (cells..., S) says which slot each of ``best``'s keys uses. A frame
+    entering a cell's list takes the slot of the key it pushes out (or the
+    next free one) and its ``values`` (H, W * C) are copied there. Rows of
+    cells ``row_start:row_stop`` are handled.
+    """
+    width = score_bits.shape[1]
+    n_keep = best.shape[2]
+    n_channels = kept.shape[4] // cell
+    image_height, image_width = values.shape[0], values.shape[1] // n_channels
+    for y in range(row_start, row_stop):
+        for x in range(width):
+            key = (np.uint64(score_bits[y, x]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - frame)
+            if key > worst[y, x]:
+                continue
+            filled = min(frame, n_keep)
+            position = filled if filled < n_keep else n_keep - 1
+            slot = filled if filled < n_keep else slots[y, x, n_keep - 1]
+            while position > 0 and best[y, x, position - 1] > key:
+                best[y, x, position] = best[y, x, position - 1]
+                slots[y, x, position] = slots[y, x, position - 1]
+                position -= 1
+            best[y, x, position] = key
+            slots[y, x, position] = slot
+            if filled + 1 >= n_keep:
+                worst[y, x] = best[y, x, n_keep - 1]
+            # Row by row of the cell: runs of contiguous bytes (values are (H, W * C)).
+            left = x * cell * n_channels
+            n = min(cell, image_width - x * cell) * n_channels
+            for dy in range(min(cell, image_height - y * cell)):
+                source = values[y * cell + dy]
+                target = kept[y, x, slot, dy]
+                for i in range(n):
+                    target[i] = source[left + i]
+
+
 def frames_of(best: np.ndarray) -> np.ndarray:
     """The frame index of every key of :func:`keep_least_moving`, int32.
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.checks import check_count, check_number
 from ..core.layout import NON_FINITE_MESSAGE, check_magnitude
-from ..core.plan import Plan, Step
+from ..core.plan import FIT, Plan, Step
 
 if TYPE_CHECKING:
     from ..core.reading import InMemory, LazyStack
@@ -346,11 +346,15 @@ def plan_stack(source: "StackSource", options: MotionOptions = MotionOptions()) 
         return Plan([Step(fit.make_empty)], fit.result)
     source.keep_rows(fit.block_rows)
     steps = []
+    # A source read as it streams (a video) counts its first pass in frames read.
+    stage = getattr(source, "first_pass_stage", FIT)
     for part in source.parts():
-        steps += [Step(read) for read in source.part_reads(part)]
+        reads = source.part_reads(part)
+        size = (part.stop - part.start) // max(len(reads), 1) if stage != FIT else 1
+        steps += [Step(read, stage, size) for read in reads]
         for start in range(part.start, part.stop, _FRAMES_PER_STEP):
             stop = min(start + _FRAMES_PER_STEP, part.stop)
-            steps.append(Step(partial(fit.score, part, start, stop)))
+            steps.append(Step(partial(fit.score, part, start, stop), stage, int(stage == FIT)))
     for block, bands in enumerate(fit.block_bands):
         steps += [Step(read) for read in source.block_reads(block)]
         if options.first_estimate is not None:
@@ -377,8 +381,25 @@ class _StackFit:
             limit = refine_frames_for(n_frames, height * width)
             self.refine_step = -(-n_frames // limit) if n_frames > limit else 1
         self.empty = height == 0 or width == 0
+        # A stack whose frames go by once (a video as it is decoded): its first
+        # pass keeps what the second needs, each cell's stillest frames and the
+        # refinement's frames, instead of reading any frame again.
+        self.streams = not getattr(source, "keeps_every_frame", True)
+        if self.streams:
+            self._check_budget()
         self._plan_blocks()
         self.scoring = False
+
+    def _check_budget(self) -> None:
+        """OverBudget where what frames going by once must keep exceeds the source's budget."""
+        from ..core.reading import OverBudget
+
+        frame_bytes = math.prod(self.source.shape[1:]) * self.source.dtype.itemsize
+        n_refine = len(range(0, self.n_frames, self.refine_step))
+        need = (self.n_kept + n_refine) * frame_bytes
+        budget = getattr(self.source, "budget", None)
+        if budget is not None and need > budget:
+            raise OverBudget(need, budget)
 
     def _plan_blocks(self) -> None:
         """Bands of rows on whole cells, and the blocks of bands the second pass reads.
@@ -396,7 +417,7 @@ class _StackFit:
         bands = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
         reading = self.source.reading
         rows_per_block = height
-        if reading is not None:
+        if reading is not None and not self.streams:
             row_bytes = math.prod(self.source.shape[2:]) * reading.itemsize
             rows_per_block = max(1, reading.block_bytes // max(row_bytes * self.n_frames, 1))
         self.block_bands = [[]]
@@ -426,6 +447,14 @@ class _StackFit:
         self.per_batch = per_batch
         self.batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
         self.scorer = _Scorer(n_frames, self.window, self.cell)
+        if self.streams:
+            shape, dtype = self.source.shape[1:], self.source.dtype
+            cells = grid + (self.n_kept, self.cell, self.cell * self.n_colours)
+            self.kept = np.empty(cells, dtype=dtype)  # a cell's kept frames side by side
+            self.slots = np.empty(grid + (self.n_kept,), dtype=np.int32)
+            n_refine = len(range(0, n_frames, self.refine_step))
+            self.refine = np.empty((n_refine, *shape), dtype=dtype)
+            self.previous = None
 
     def score(self, part: slice, start: int, stop: int) -> None:
         """Score frames ``start:stop`` of ``part`` (read), and sample what the fit needs."""
@@ -439,6 +468,9 @@ class _StackFit:
             self.noise.see(t, frame)
             if self.values is not None:
                 self.values.see(t, frame)
+            if self.streams:
+                self._push_kept(t, frame)
+                continue
             ready = self.scorer.push(frame)
             if t + 1 == self.n_frames:
                 ready += self.scorer.finish()
@@ -446,6 +478,30 @@ class _StackFit:
                 self._offer(scored, scores)
         if stop == self.n_frames:
             self._end_first_pass()
+
+    def _push_kept(self, t: int, frame: np.ndarray) -> None:
+        """Score frame ``t`` of frames that go by once, keeping what the second pass needs."""
+        for scored, scores in self.scorer.push(frame):  # the frame before, scored now
+            self._offer_kept(scored, scores, self.previous)
+        if t % self.refine_step == 0:
+            self.refine[t // self.refine_step] = frame
+        self.previous = frame
+        if t + 1 == self.n_frames:
+            for scored, scores in self.scorer.finish():
+                self._offer_kept(scored, scores, frame)
+            self.previous = None
+
+    def _offer_kept(self, t: int, scores: np.ndarray, values: np.ndarray) -> None:
+        """Offer frame ``t`` (``values``) to the cells, which keep its pixels if they keep it."""
+        from ..core.threads import in_parts
+        from . import _motion_kernels
+
+        rows = values.reshape(values.shape[0], -1)  # (H, W * C): each row contiguous
+        offer = partial(
+            _motion_kernels.keep_least_moving_kept, scores.view(np.uint32), t, self.best,
+            self.worst, self.slots, rows, self.kept, self.cell,
+        )  # fmt: skip
+        in_parts(0, self.grid[0], offer)
 
     def _offer(self, t: int, scores: np.ndarray) -> None:
         """Offer frame ``t``'s scores; a full batch goes to the cells' stillest frames."""
@@ -465,8 +521,16 @@ class _StackFit:
         """The stillest frames of every cell, and the tolerances the refinement needs."""
         from . import _motion_kernels
 
-        self.best_frames = _motion_kernels.frames_of(self.best)
+        # Where the second pass finds each cell's kept frames: frame numbers of
+        # the stack, or, for frames that went by once, slots of self.kept.
+        self.kept_index = self.slots if self.streams else _motion_kernels.frames_of(self.best)
         del self.best, self.worst, self.batch, self.scorer
+        if self.streams:  # slots as frames, (S, H, W, C), as the second pass reads frames
+            n_kept, grid, cell = self.n_kept, self.grid, self.cell
+            cells = self.kept.reshape(grid + (n_kept, cell, cell, self.n_colours))
+            planes = cells.transpose(2, 0, 3, 1, 4, 5)
+            planes = planes.reshape(n_kept, grid[0] * cell, grid[1] * cell, self.n_colours)
+            self.kept = np.ascontiguousarray(planes[:, : self.height, : self.width])
         tolerance = self.options.tolerance * self.noise.noise()
         self.count_width = 0
         if np.issubdtype(self.source.dtype, np.integer):
@@ -490,12 +554,23 @@ class _StackFit:
     # The kernels see the block's frames and the per-pixel arrays from its
     # first row on, so they index both alike (a block starts on a whole cell).
 
+    def _second_pass_frames(self, block: int):
+        """A block's kept frames (values, and each cell's index into them) and refinement frames.
+
+        Rows from the block's first on; for frames that went by once, what the
+        first pass kept (one block of every row).
+        """
+        if self.streams:
+            return self.kept, self.kept_index, self.refine
+        frames = self.source.block(block)
+        return frames, self.kept_index, frames[:: self.refine_step]  # a view, not a copy
+
     def estimate(self, block: int) -> None:
         """The first estimates of ``block``'s rows from their kept frames."""
         row_start, row_stop = self.block_rows[block]
-        frames = self.source.block(block)
+        frames, index, _ = self._second_pass_frames(block)
         cell = self.cell
-        cells = self.best_frames[row_start // cell : -(-row_stop // cell)]
+        cells = index[row_start // cell : -(-row_stop // cell)]
         per_pixel = cells.repeat(cell, axis=0).repeat(cell, axis=1)
         per_pixel = per_pixel[: row_stop - row_start, : self.width]
         kept = np.take_along_axis(
@@ -511,10 +586,9 @@ class _StackFit:
         """Fit image rows ``band`` of ``block``; after its last band, let the block go."""
         from ..core.threads import in_parts
 
-        frames = self.source.block(block)
+        frames, _, refine_frames = self._second_pass_frames(block)
         offset = self.block_rows[block][0]
         rows = (band[0] - offset, band[1] - offset)
-        refine_frames = frames[:: self.refine_step]  # a view, not a copy
         if self.options.first_estimate is None:
             in_parts(*rows, partial(self._first_medians, frames, offset))
         in_parts(*rows, partial(self._refine, frames, refine_frames, offset))
@@ -525,7 +599,7 @@ class _StackFit:
         """The median of the kept frames, rows ``a:b`` of a block holding rows from ``offset``."""
         from . import _motion_kernels as kernels
 
-        best = self.best_frames[offset // self.cell :]
+        best = self.kept_index[offset // self.cell :]
         kernels.kept_medians(frames, best, self.cell, a, b, self.first_estimates[offset:])
 
     def _refine(self, frames, refine_frames, offset: int, a: int, b: int) -> None:
@@ -547,12 +621,13 @@ class _StackFit:
                 refine_frames, first, tolerance, joint, a, b, background, support
             )
         if self.options.prefer_recurring:
-            best = self.best_frames[offset // self.cell :]
+            best = self.kept_index[offset // self.cell :]
             kernels.prefer_recurring(
                 frames, refine_frames, best, self.cell, tolerance, self.decision_tolerance,
                 support, 0.5, a, b, background,
             )  # fmt: skip
 
     def result(self) -> np.ndarray:
-        self.first_estimates = self.support = self.best_frames = None
+        self.first_estimates = self.support = self.kept_index = None
+        self.kept = self.refine = None
         return self.background
