@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
-__all__ = ["in_parts", "n_threads", "on_workers"]
+__all__ = ["in_one_part", "in_parts", "n_threads", "on_workers"]
 
 Result = TypeVar("Result")
 
@@ -70,6 +70,11 @@ def in_parts(start: int, stop: int, task: "Callable[[int, int], Result]") -> "li
     return _run_all(
         [lambda a=a, b=b: task(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     )
+
+
+def in_one_part(start: int, stop: int, task: "Callable[[int, int], Result]") -> "list[Result]":
+    """:func:`in_parts` on this thread alone, for work beside a thread that needs a core."""
+    return [task(start, stop)] if stop > start else []
 
 
 def on_workers(task: "Callable[[int, int], Result]", n_items: int) -> "list[Result]":

@@ -217,23 +217,29 @@ def plan_on_decoded(
     return plan
 
 
-# Frames of a video decoded per part, in order: a part a step (a cancel waits
-# for one), and parts ahead of the work, decoded meanwhile in a thread.
+# Frames of a video scored per step, in order (a cancel waits for one step).
 _VIDEO_PART_FRAMES = 16
-_PARTS_AHEAD = 2
+# Frames decoded ahead of the scoring, into a ring used again and again: few
+# enough that a frame is scored while it is still in the processor's cache
+# (with a ring of 80 frames, the same decoding and scoring took a third longer).
+_RING_FRAMES = 8
+
+
+class _Stopped(Exception):
+    """The run no longer wants frames: the decoding thread ends."""
 
 
 class VideoStack:
-    """A video's selected frames as a stack that goes by once: decoded in order, a part ahead.
+    """A video's selected frames as a stack that goes by once: decoded in order, just ahead.
 
     The source the block methods' plans read
     (:func:`napari_gmm_background.methods.motion.plan_stack`): its frames
-    are (T, H, W, 3) uint8 RGB, read a part of :data:`_VIDEO_PART_FRAMES` a
-    step, while a thread decodes the next parts (cv2 releases the GIL), so
-    decoding overlaps the scoring. It cannot be read again
+    are (T, H, W, 3) uint8 RGB, scored a part of :data:`_VIDEO_PART_FRAMES`
+    a step, as a thread decodes them (cv2 releases the GIL) a few frames
+    ahead, so decoding overlaps the scoring. It cannot be read again
     (``keeps_every_frame`` is False): the method's first pass keeps what
     its second needs. Frames that do not decode are counted in ``lost``
-    and left black, and ``on_loss()`` is called once when the first is met.
+    and read as black, and ``on_loss()`` is called once when the first is met.
     """
 
     keeps_every_frame = False
@@ -247,8 +253,11 @@ class VideoStack:
         self.lost: "list[int]" = []
         self.on_loss: "Callable[[], object] | None" = None
         self.each_frame: "Callable[[int, np.ndarray], object] | None" = None
-        self._parts: "queue.Queue | None" = None
-        self._current: "tuple[slice, np.ndarray] | None" = None
+        self._ring: "np.ndarray | None" = None
+        self._free: "queue.Queue | None" = None
+        self._decoded: "queue.Queue | None" = None
+        self._held: "list[int]" = []  # ring slots of the frames the scoring may still read
+        self._next = 0  # the next frame the scoring takes
         self._stop = threading.Event()
         self._thread: "threading.Thread | None" = None
 
@@ -256,11 +265,11 @@ class VideoStack:
         n = self.shape[0]
         return [slice(t, min(t + _VIDEO_PART_FRAMES, n)) for t in range(0, n, _VIDEO_PART_FRAMES)]
 
-    def part_reads(self, part: slice) -> "list[Callable[[], None]]":
-        return [partial(self._take, part)]
+    def part_reads(self, part: slice) -> list:
+        return []  # the frames arrive as they are scored
 
-    def frames(self, part: slice) -> np.ndarray:
-        return self._current[1]
+    def frames(self, part: slice) -> "_Arriving":
+        return _Arriving(self, part.start)
 
     def keep_rows(self, blocks) -> None:
         pass  # nothing is read again
@@ -271,68 +280,108 @@ class VideoStack:
     def done_with_block(self, block: int) -> None:
         pass
 
-    def _take(self, part: slice) -> None:
-        """The next decoded part (waiting for the decoder if it is behind)."""
-        if self._thread is None:
-            self._parts = queue.Queue(maxsize=_PARTS_AHEAD)
-            self._thread = threading.Thread(target=self._decode, daemon=True)
-            self._thread.start()
-        item = self._parts.get()
+    def frame(self, t: int) -> np.ndarray:
+        """Frame ``t``, waiting for the decoder if it is behind; frames are taken in order.
+
+        The frame before stays valid until the next is taken (the scoring of
+        a frame needs the one after it).
+        """
+        from ._frame_kernels import bgr_to_rgb
+
+        if self._stop.is_set():  # replanned after a loss: this run's frames no longer matter
+            return np.zeros(self.shape[1:], dtype=np.uint8)
+        if t != self._next:
+            raise RuntimeError(f"frame {t} taken out of order (expected {self._next})")
+        self._start()
+        item = self._decoded.get()
         if isinstance(item, BaseException):
             raise item
-        taken, values, lost = item
-        assert taken == part, (taken, part)
-        self._current = (part, values)
-        if self.each_frame is not None and not lost:
-            for t in range(part.start, part.stop):
-                self.each_frame(t, values[t - part.start])
-        if lost and not self.lost and self.on_loss is not None:
-            self.lost.extend(lost)
-            self.on_loss()
+        decoded, slot = item
+        assert decoded == t, (decoded, t)
+        self._next += 1
+        if len(self._held) == 2:
+            self._free.put(self._held.pop(0))
+        if slot is None:
+            frame = np.zeros(self.shape[1:], dtype=np.uint8)
+            self.lost.append(self.indices[t])
+            if len(self.lost) == 1 and self.on_loss is not None:
+                self.on_loss()
         else:
-            self.lost.extend(lost)
-        if part.stop == self.shape[0]:
+            self._held.append(slot)
+            frame = self._ring[slot]
+            bgr_to_rgb(frame)  # here, not in the decoder: decoding is the floor of the run
+            if self.each_frame is not None and not self.lost:
+                self.each_frame(t, frame)
+        if t + 1 == self.shape[0]:
             self.close()
+        return frame
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        n_slots = min(_RING_FRAMES, self.shape[0]) + 2  # and the two the scoring holds
+        self._ring = np.empty((n_slots, *self.shape[1:]), dtype=np.uint8)
+        self._free, self._decoded = queue.Queue(), queue.Queue()
+        for slot in range(n_slots):
+            self._free.put(slot)
+        self._thread = threading.Thread(target=self._decode, daemon=True)
+        self._thread.start()
 
     def _decode(self) -> None:
-        """The decoding thread: every part in order into the queue, or the error met."""
+        """The decoding thread: every selected frame in order, as (t, ring slot or None if lost)."""
         from .video import DecodeReport, decode_positions, open_capture
 
         capture = None
         try:
             capture = open_capture(self.path)
             report = DecodeReport(self.info.path, self.info.n_frames)
-            positions = decode_positions(capture, iter(self.indices), report, rgb=True)
-            pending = next(positions, None)
-            for part in self.parts():
-                values = np.zeros((part.stop - part.start, *self.shape[1:]), dtype=np.uint8)
-                wanted = self.indices[part]
-                decoded = set()
-                while pending is not None and pending[0] <= wanted[-1]:
-                    values[wanted.index(pending[0])] = pending[1]
-                    decoded.add(pending[0])
-                    pending = next(positions, None)
-                lost = [position for position in wanted if position not in decoded]
-                if not self._put((part, values, lost)):
-                    return
+            in_hand: "list[int]" = []  # the slot the next frame decodes into
+
+            def into(position: int) -> np.ndarray:
+                if not in_hand:
+                    in_hand.append(self._next_slot())
+                return self._ring[in_hand[0]]
+
+            positions = decode_positions(capture, iter(self.indices), report, rgb=False, into=into)
+            t = 0
+            for position, _ in positions:
+                while self.indices[t] != position:  # frames that did not decode
+                    self._decoded.put((t, None))
+                    t += 1
+                self._decoded.put((t, in_hand.pop()))
+                t += 1
+            for lost in range(t, self.shape[0]):
+                self._decoded.put((lost, None))
+        except _Stopped:
+            return
         except BaseException as error:  # handed to the run
-            self._put(error)
+            self._decoded.put(error)
         finally:
             if capture is not None:
                 capture.release()
 
-    def _put(self, item) -> bool:
+    def _next_slot(self) -> int:
+        """A ring slot the scoring is done with; _Stopped once the run is stopped."""
         while not self._stop.is_set():
             try:
-                self._parts.put(item, timeout=0.1)
-                return True
-            except queue.Full:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
                 continue
-        return False
+        raise _Stopped
 
     def close(self) -> None:
         """Stop the decoder (a finished or abandoned run)."""
         self._stop.set()
+
+
+class _Arriving:
+    """A part's frames as the scoring reads them: ``frames[i]`` is frame ``start + i``, in order."""
+
+    def __init__(self, stack: VideoStack, start: int):
+        self.stack, self.start = stack, start
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.stack.frame(self.start + i)
 
 
 def _plan_video_in_blocks(path, info, indices: "range | list[int]", entry, fit: dict) -> Plan:

@@ -121,8 +121,19 @@ def frame_ranges(positions: list) -> str:
     return ", ".join(text) + (", ..." if len(runs) > 6 else "")
 
 
-def decode_positions(capture, wanted: "Iterator[int]", report: DecodeReport, *, rgb: bool):
+def decode_positions(
+    capture,
+    wanted: "Iterator[int]",
+    report: DecodeReport,
+    *,
+    rgb: bool,
+    into: "Callable[[int], np.ndarray] | None" = None,
+):
     """Yield ``(position, frame)`` for the wanted positions (ascending) that decode.
+
+    With ``into``, each frame is decoded into the (H, W, 3) uint8 array
+    ``into(position)`` and that array is yielded: buffers used again cost
+    no page faults, which for 1080p frames cost about a third of decoding.
 
     The one decode loop every reader uses. Unwanted frames are skipped with
     ``grab``; a frame that fails to decode is recorded in ``report.lost`` and
@@ -142,11 +153,12 @@ def decode_positions(capture, wanted: "Iterator[int]", report: DecodeReport, *, 
                     break
             position += 1
             continue
-        ok, frame = capture.read()
+        target = None if into is None else into(position)
+        ok, frame = capture.read(target) if target is not None else capture.read()
         if ok and frame is not None:
             failures = 0
             report.decoded += 1
-            yield position, as_colour(frame, rgb=rgb)
+            yield position, _as_colour_into(frame, target, rgb)
         else:
             failures += 1
             if position >= report.declared or failures >= MAX_FAILURES_IN_A_ROW:
@@ -275,6 +287,20 @@ def as_colour(frame: np.ndarray, *, rgb: bool) -> np.ndarray:
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+
+
+def _as_colour_into(frame: np.ndarray, target: "np.ndarray | None", rgb: bool) -> np.ndarray:
+    """:func:`as_colour` of ``frame``, in ``target`` if given (in place where it was decoded)."""
+    if target is None:
+        return as_colour(frame, rgb=rgb)
+    if frame.shape == target.shape and np.shares_memory(frame, target):
+        if rgb:
+            import cv2
+
+            cv2.cvtColor(target, cv2.COLOR_BGR2RGB, dst=target)
+        return target
+    target[...] = as_colour(frame, rgb=rgb)  # a codec of another layout decoded it elsewhere
+    return target
 
 
 def iter_video_frames(

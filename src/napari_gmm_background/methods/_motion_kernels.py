@@ -341,34 +341,40 @@ def _keep_first_where_none_agreed(y, x0, x1, n_agreeing, first_estimates, out, s
 
 
 @_jit
-def _colour_key(sample, width, shift):
-    """The cell of a grid of ``width`` (offset by ``shift`` cells) holding a colour."""
+def _colour_key(quotients, shift):
+    """The cell of a grid (offset by ``shift`` cells) holding a colour, given ``value / width``."""
     key = np.int64(0)
-    for c in range(sample.shape[0]):
-        key = key * np.int64(1000003) + np.int64(np.floor(sample[c] / width + shift))
+    for c in range(quotients.shape[0]):
+        key = key * np.int64(1000003) + np.int64(np.floor(quotients[c] + shift))
     return key
 
 
 @_jit
-def _most_recurring(series, n, width, table_keys, table_counts, keys, out):
+def _most_recurring(series, n, width, table_keys, table_counts, keys, quotients, out):
     """The most recurring colour of ``series[:n]`` (n x C) into ``out``.
 
     The fullest cell of a grid of ``width`` levels a side, over two grids
     offset by half a cell (a colour near one grid's boundary is whole in the
     other), counted in a hash table of ``table_keys``/``table_counts`` (a
     power of two, at least twice ``n``); ``out`` is the per-channel median of
-    the cell's members.
+    the cell's members. ``keys`` (2, n) and ``quotients`` (n, C) are scratch:
+    each value is divided once, and each key computed once per grid (the
+    divisions were most of the cost).
     """
     mask = table_keys.shape[0] - 1
     empty = np.iinfo(np.int64).min
+    for t in range(n):
+        for c in range(series.shape[1]):
+            quotients[t, c] = series[t, c] / width
     best_count = 0
     best_key = np.int64(0)
-    best_shift = 0.0
-    for shift in (0.0, 0.5):
+    best_grid = 0
+    for grid in range(2):
+        shift = 0.5 * grid
         table_keys[:] = empty
         for t in range(n):
-            key = _colour_key(series[t], width, shift)
-            keys[t] = key
+            key = _colour_key(quotients[t], shift)
+            keys[grid, t] = key
             slot = (key * np.int64(0x9E3779B97F4A7C15)) >> np.int64(40) & mask
             while table_keys[slot] != empty and table_keys[slot] != key:
                 slot = (slot + 1) & mask
@@ -379,12 +385,12 @@ def _most_recurring(series, n, width, table_keys, table_counts, keys, out):
             if table_counts[slot] > best_count:
                 best_count = table_counts[slot]
                 best_key = key
-                best_shift = shift
+                best_grid = grid
     values = np.empty(best_count, dtype=np.float64)
     for c in range(series.shape[1]):
         m = 0
         for t in range(n):
-            if _colour_key(series[t], width, best_shift) == best_key:
+            if keys[best_grid, t] == best_key:
                 values[m] = series[t, c]
                 m += 1
         out[c] = median_in_place(values, m)
@@ -443,7 +449,8 @@ def prefer_recurring(
             size *= 2
         table_keys = np.empty(size, dtype=np.int64)
         table_counts = np.empty(size, dtype=np.int64)
-        keys = np.empty(n_frames, dtype=np.int64)
+        keys = np.empty((2, n_frames), dtype=np.int64)
+        quotients = np.empty((n_frames, n_channels), dtype=np.float64)
         recurring = np.empty(n_channels, dtype=np.float64)
         agreeing = np.empty(n_frames, dtype=np.float64)
         cells = best_frames[y // cell]
@@ -455,8 +462,9 @@ def prefer_recurring(
                     series[t, c] = refine_frames[t, y, x, c]
             current = out[y, x]
             _most_recurring(
-                series, n_frames, decision_tolerance, table_keys, table_counts, keys, recurring
-            )
+                series, n_frames, decision_tolerance, table_keys, table_counts, keys, quotients,
+                recurring,
+            )  # fmt: skip
             far = False
             for c in range(n_channels):
                 far |= abs(recurring[c] - current[c]) > 2 * decision_tolerance

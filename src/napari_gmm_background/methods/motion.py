@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from ..core.reading import InMemory, LazyStack
 
     StackSource = InMemory | LazyStack
+    # Runs task(a, b) over parts of range(start, stop): core.threads.in_parts or in_one_part.
+    Split = Callable[[int, int, Callable[[int, int], object]], list]
 
     # A first estimate: the kept frames of a stack, (n_kept, Y, X, colours),
     # to a (Y, X, colours) float64 background.
@@ -90,8 +92,11 @@ _ROW_BANDS = 8
 _BAND_SAMPLES = 2**24
 
 
-def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
-    """Channel sums of a (H, W, C) frame in float32, averaged over cells of ``cell`` pixels."""
+def _cell_grey(frame: np.ndarray, cell: int, split: "Split | None" = None) -> np.ndarray:
+    """Channel sums of a (H, W, C) frame in float32, averaged over cells of ``cell`` pixels.
+
+    ``split`` runs the kernel over rows of cells (default: ``in_parts``).
+    """
     height, width, n_channels = frame.shape
     if cell == 1:  # OpenCV, whose calls cost far less than a parallel kernel's on small frames
         import cv2
@@ -106,7 +111,8 @@ def _cell_grey(frame: np.ndarray, cell: int) -> np.ndarray:
 
     grey = np.empty((-(-height // cell), -(-width // cell)), dtype=np.float32)
     rows = np.ascontiguousarray(frame).reshape(height, width * n_channels)
-    in_parts(0, len(grey), lambda a, b: cell_grey_into(rows, n_channels, cell, grey, a, b))
+    split = split or in_parts
+    split(0, len(grey), lambda a, b: cell_grey_into(rows, n_channels, cell, grey, a, b))
     return grey
 
 
@@ -120,8 +126,9 @@ class _Scorer:
     or one read as it streams by, costs no stack-sized temporaries.
     """
 
-    def __init__(self, n_frames: int, window: int, cell: int = 1):
+    def __init__(self, n_frames: int, window: int, cell: int = 1, split: "Split | None" = None):
         self.n_frames = n_frames
+        self.split = split
         self.size = (window, window)
         self.local = _local_size(cell)
         self.cell = cell
@@ -148,9 +155,9 @@ class _Scorer:
             self.check_finite = not np.issubdtype(frame.dtype, np.integer)
             if self.n_frames == 1 and self.check_finite and not np.isfinite(frame).all():
                 raise ValueError(NON_FINITE_MESSAGE)
-            self.grey = _cell_grey(frame, self.cell)
+            self.grey = _cell_grey(frame, self.cell, self.split)
             return []
-        following = _cell_grey(frame, self.cell)
+        following = _cell_grey(frame, self.cell, self.split)
         next_change = cv2.absdiff(following, self.grey)
         previous = self.previous_change
         scores = next_change if previous is None else cv2.max(previous, next_change)
@@ -346,15 +353,15 @@ def plan_stack(source: "StackSource", options: MotionOptions = MotionOptions()) 
         return Plan([Step(fit.make_empty)], fit.result)
     source.keep_rows(fit.block_rows)
     steps = []
-    # A source read as it streams (a video) counts its first pass in frames read.
+    # A source whose frames arrive as they are scored (a video as it is
+    # decoded) counts its first pass in frames decoded.
     stage = getattr(source, "first_pass_stage", FIT)
     for part in source.parts():
-        reads = source.part_reads(part)
-        size = (part.stop - part.start) // max(len(reads), 1) if stage != FIT else 1
-        steps += [Step(read, stage, size) for read in reads]
+        steps += [Step(read) for read in source.part_reads(part)]
         for start in range(part.start, part.stop, _FRAMES_PER_STEP):
             stop = min(start + _FRAMES_PER_STEP, part.stop)
-            steps.append(Step(partial(fit.score, part, start, stop), stage, int(stage == FIT)))
+            size = stop - start if stage != FIT else 1
+            steps.append(Step(partial(fit.score, part, start, stop), stage, size))
     for block, bands in enumerate(fit.block_bands):
         steps += [Step(read) for read in source.block_reads(block)]
         if options.first_estimate is not None:
@@ -387,6 +394,13 @@ class _StackFit:
         self.streams = not getattr(source, "keeps_every_frame", True)
         if self.streams:
             self._check_budget()
+        # Frames that go by once are decoded meanwhile, on a core of their own:
+        # scoring them on both cores would slow the decoding the run waits for.
+        self.first_pass_split = None
+        if self.streams:
+            from ..core.threads import in_one_part
+
+            self.first_pass_split = in_one_part
         self._plan_blocks()
         self.scoring = False
 
@@ -446,7 +460,7 @@ class _StackFit:
             per_batch //= 2
         self.per_batch = per_batch
         self.batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
-        self.scorer = _Scorer(n_frames, self.window, self.cell)
+        self.scorer = _Scorer(n_frames, self.window, self.cell, self.first_pass_split)
         if self.streams:
             shape, dtype = self.source.shape[1:], self.source.dtype
             cells = grid + (self.n_kept, self.cell, self.cell * self.n_colours)
@@ -493,7 +507,6 @@ class _StackFit:
 
     def _offer_kept(self, t: int, scores: np.ndarray, values: np.ndarray) -> None:
         """Offer frame ``t`` (``values``) to the cells, which keep its pixels if they keep it."""
-        from ..core.threads import in_parts
         from . import _motion_kernels
 
         rows = values.reshape(values.shape[0], -1)  # (H, W * C): each row contiguous
@@ -501,7 +514,7 @@ class _StackFit:
             _motion_kernels.keep_least_moving_kept, scores.view(np.uint32), t, self.best,
             self.worst, self.slots, rows, self.kept, self.cell,
         )  # fmt: skip
-        in_parts(0, self.grid[0], offer)
+        self.first_pass_split(0, self.grid[0], offer)
 
     def _offer(self, t: int, scores: np.ndarray) -> None:
         """Offer frame ``t``'s scores; a full batch goes to the cells' stillest frames."""
