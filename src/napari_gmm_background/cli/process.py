@@ -178,13 +178,15 @@ class _Run:
         settings = dict(self.settings)
         settings.pop("per_frame")
         # The masks' noise, measured as the frames go by where the fit decodes them whole.
-        sampler = NoiseSampler((len(indices), *self.shape[1:], 3), np.uint8)
+        sampler = None
+        if self.files.masks is not None:
+            sampler = NoiseSampler((len(indices), *self.shape[1:], 3), np.uint8)
         background = plan_video_background(
             source,
             frames=self.args.frames,
             memory_budget=budget,
             info=info,
-            each_frame=sampler.add if self.files.masks is not None else None,
+            each_frame=None if sampler is None else sampler.add,
             **settings,
         )
         self.made = cache(background.result)

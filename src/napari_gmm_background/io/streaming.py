@@ -246,13 +246,23 @@ class VideoStack:
     first_pass_stage = "decode"
     reading = None
 
-    def __init__(self, path, info: "VideoInfo", indices: "range | list[int]"):
+    def __init__(
+        self,
+        path,
+        info: "VideoInfo",
+        indices: "range | list[int]",
+        *,
+        budget: "int | None" = None,
+        each_frame: "Callable[[int, np.ndarray], object] | None" = None,
+    ):
         self.path, self.info, self.indices = path, info, indices
         self.shape = (len(indices), info.height, info.width, 3)
         self.dtype = np.dtype(np.uint8)
+        self.budget = budget  # bytes the method may keep of frames going by
+        self.each_frame = each_frame
         self.lost: "list[int]" = []
         self.on_loss: "Callable[[], object] | None" = None
-        self.each_frame: "Callable[[int, np.ndarray], object] | None" = None
+        self._black = np.zeros(self.shape[1:], dtype=np.uint8)  # lost frames read as this
         self._ring: "np.ndarray | None" = None
         self._free: "queue.Queue | None" = None
         self._decoded: "queue.Queue | None" = None
@@ -289,7 +299,7 @@ class VideoStack:
         from ._frame_kernels import bgr_to_rgb
 
         if self._stop.is_set():  # replanned after a loss: this run's frames no longer matter
-            return np.zeros(self.shape[1:], dtype=np.uint8)
+            return self._black
         if t != self._next:
             raise RuntimeError(f"frame {t} taken out of order (expected {self._next})")
         self._start()
@@ -302,7 +312,7 @@ class VideoStack:
         if len(self._held) == 2:
             self._free.put(self._held.pop(0))
         if slot is None:
-            frame = np.zeros(self.shape[1:], dtype=np.uint8)
+            frame = self._black
             self.lost.append(self.indices[t])
             if len(self.lost) == 1 and self.on_loss is not None:
                 self.on_loss()
@@ -399,9 +409,7 @@ def _plan_video_in_blocks(path, info, indices: "range | list[int]", entry, fit: 
     from ..engine.table import settings_for
 
     settings = settings_for(entry, **fit["settings"])
-    stack = VideoStack(path, info, indices)
-    stack.budget = fit["budget"]
-    stack.each_frame = fit.get("each_frame")
+    stack = VideoStack(path, info, indices, budget=fit["budget"], each_frame=fit.get("each_frame"))
     try:
         background = entry.plan(stack, settings)
     except OverBudget:  # too much to keep as it goes by: read through the scratch file
@@ -481,7 +489,6 @@ class FramesAgain:
         self.path, self.indices, self.stage, self.each = path, indices, stage, each
         self.strict = strict
         self.positions = None
-        self.count = 0
         self.decoded: "set[int]" = set()
         self.lost: "list[int]" = []
 
@@ -501,16 +508,15 @@ class FramesAgain:
             self.positions = decode_positions(self.capture, iter(self.indices), report, rgb=True)
         for position, frame in self.positions:
             self.each(self.indices.index(position), frame)
-            self.count += 1
             self.decoded.add(position)
             if position >= self.indices[stop - 1]:
                 break
         if stop == len(self.indices):
             self.capture.release()
             self.lost = [p for p in self.indices if p not in self.decoded]
-            if self.strict and self.count != len(self.indices):
+            if self.strict and self.lost:
                 raise OSError(
-                    f"only {self.count} of {len(self.indices)} frames could be read again "
+                    f"only {len(self.decoded)} of {len(self.indices)} frames could be read again "
                     f"for the {self.stage}"
                 )
 

@@ -132,8 +132,8 @@ def decode_positions(
     """Yield ``(position, frame)`` for the wanted positions (ascending) that decode.
 
     With ``into``, each frame is decoded into the (H, W, 3) uint8 array
-    ``into(position)`` and that array is yielded: buffers used again cost
-    no page faults, which for 1080p frames cost about a third of decoding.
+    ``into(position)`` and that array is yielded: a few buffers used again
+    stay in the processor's cache for the work that reads them next.
 
     The one decode loop every reader uses. Unwanted frames are skipped with
     ``grab``; a frame that fails to decode is recorded in ``report.lost`` and

@@ -391,16 +391,15 @@ class _StackFit:
         # A stack whose frames go by once (a video as it is decoded): its first
         # pass keeps what the second needs, each cell's stillest frames and the
         # refinement's frames, instead of reading any frame again.
+        self.n_refine = len(range(0, n_frames, self.refine_step))
         self.streams = not getattr(source, "keeps_every_frame", True)
-        if self.streams:
-            self._check_budget()
         # Frames that go by once are decoded meanwhile, on a core of their own:
         # scoring them on both cores would slow the decoding the run waits for.
-        self.first_pass_split = None
-        if self.streams:
-            from ..core.threads import in_one_part
+        from ..core.threads import in_one_part, in_parts
 
-            self.first_pass_split = in_one_part
+        self.first_pass_split = in_one_part if self.streams else in_parts
+        if self.streams:
+            self._check_budget()
         self._plan_blocks()
         self.scoring = False
 
@@ -409,8 +408,7 @@ class _StackFit:
         from ..core.reading import OverBudget
 
         frame_bytes = math.prod(self.source.shape[1:]) * self.source.dtype.itemsize
-        n_refine = len(range(0, self.n_frames, self.refine_step))
-        need = (self.n_kept + n_refine) * frame_bytes
+        need = (self.n_kept + self.n_refine) * frame_bytes
         budget = getattr(self.source, "budget", None)
         if budget is not None and need > budget:
             raise OverBudget(need, budget)
@@ -466,8 +464,7 @@ class _StackFit:
             cells = grid + (self.n_kept, self.cell, self.cell * self.n_colours)
             self.kept = np.empty(cells, dtype=dtype)  # a cell's kept frames side by side
             self.slots = np.empty(grid + (self.n_kept,), dtype=np.int32)
-            n_refine = len(range(0, n_frames, self.refine_step))
-            self.refine = np.empty((n_refine, *shape), dtype=dtype)
+            self.refine = np.empty((self.n_refine, *shape), dtype=dtype)
             self.previous = None
 
     def score(self, part: slice, start: int, stop: int) -> None:
@@ -552,8 +549,7 @@ class _StackFit:
             # The agreeing values are counted over their 2 * tolerance levels,
             # unless clearing that many counters would cost more than the count.
             span = 2 * int(math.floor(tolerance)) + 2
-            n_refine = len(range(0, self.n_frames, self.refine_step))
-            self.count_width = span if span <= max(64, n_refine) else 0
+            self.count_width = span if span <= max(64, self.n_refine) else 0
         if self.options.prefer_recurring:
             share = _DECISION_SHARE * self.values.value_range()
             self.decision_tolerance = float(max(tolerance, share))
