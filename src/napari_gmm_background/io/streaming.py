@@ -217,7 +217,7 @@ def plan_on_decoded(
     return plan
 
 
-# Frames of a video scored per step, in order (a cancel waits for one step).
+# Frames of a video scored per step and decoder, in order (a cancel waits for one step).
 _VIDEO_PART_FRAMES = 16
 # Frames decoded ahead of the scoring, into a ring used again and again: few
 # enough that a frame is scored while it is still in the processor's cache
@@ -230,20 +230,24 @@ class _Stopped(Exception):
 
 
 class VideoStack:
-    """A video's selected frames as a stack that goes by once: decoded in order, just ahead.
+    """A video's selected frames as a stack that goes by once, decoded by several decoders.
 
     The source the block methods' plans read
     (:func:`napari_gmm_background.methods.motion.plan_stack`): its frames
-    are (T, H, W, 3) uint8 RGB, scored a part of :data:`_VIDEO_PART_FRAMES`
-    a step, as a thread decodes them (cv2 releases the GIL) a few frames
-    ahead, so decoding overlaps the scoring. It cannot be read again
-    (``keeps_every_frame`` is False): the method's first pass keeps what
-    its second needs. Frames that do not decode are counted in ``lost``
-    and read as black, and ``on_loss()`` is called once when the first is met.
+    are (T, H, W, 3) uint8 in OpenCV's B, G, R order (the methods treat the
+    channels alike; the caller turns the result around). They come in
+    :attr:`streams`, one per decoder: each a contiguous share of the frames
+    that a thread decodes (cv2 releases the GIL) a few frames ahead of its
+    scoring, so that decoding, which one decoder does on one core at most,
+    runs on every core and overlaps the scoring. It cannot be read again
+    (``keeps_every_frame`` is False): the method's first pass keeps what its
+    second needs. Frames that do not decode are counted in ``lost`` and read
+    as black, and ``on_loss()`` is called once when the first is met.
+    ``each_frame(t, frame)`` sees every frame that decodes (RGB), in no set
+    order, until one is lost.
     """
 
     keeps_every_frame = False
-    first_pass_stage = "decode"
     reading = None
 
     def __init__(
@@ -254,6 +258,7 @@ class VideoStack:
         *,
         budget: "int | None" = None,
         each_frame: "Callable[[int, np.ndarray], object] | None" = None,
+        n_decoders: "int | None" = None,
     ):
         self.path, self.info, self.indices = path, info, indices
         self.shape = (len(indices), info.height, info.width, 3)
@@ -263,23 +268,10 @@ class VideoStack:
         self.lost: "list[int]" = []
         self.on_loss: "Callable[[], object] | None" = None
         self._black = np.zeros(self.shape[1:], dtype=np.uint8)  # lost frames read as this
-        self._ring: "np.ndarray | None" = None
-        self._free: "queue.Queue | None" = None
-        self._decoded: "queue.Queue | None" = None
-        self._held: "list[int]" = []  # ring slots of the frames the scoring may still read
-        self._next = 0  # the next frame the scoring takes
         self._stop = threading.Event()
-        self._thread: "threading.Thread | None" = None
-
-    def parts(self) -> "list[slice]":
-        n = self.shape[0]
-        return [slice(t, min(t + _VIDEO_PART_FRAMES, n)) for t in range(0, n, _VIDEO_PART_FRAMES)]
-
-    def part_reads(self, part: slice) -> list:
-        return []  # the frames arrive as they are scored
-
-    def frames(self, part: slice) -> "_Arriving":
-        return _Arriving(self, part.start)
+        self._lock = threading.Lock()
+        shares = _shares(range(len(indices)), n_decoders or _DECODERS)
+        self.streams = [_Decoder(self, share) for share in shares]
 
     def keep_rows(self, blocks) -> None:
         pass  # nothing is read again
@@ -290,16 +282,43 @@ class VideoStack:
     def done_with_block(self, block: int) -> None:
         pass
 
+    def close(self) -> None:
+        """Stop the decoders (a finished or abandoned run)."""
+        self._stop.set()
+
+    def _lose(self, t: int) -> None:
+        """Frame ``t`` did not decode; the first loss calls ``on_loss`` (once, of all decoders)."""
+        with self._lock:
+            self.lost.append(self.indices[t])
+            first = len(self.lost) == 1
+        if first and self.on_loss is not None:
+            self.on_loss()
+
+
+class _Decoder:
+    """One decoder's share of a :class:`VideoStack`, taken frame by frame, in order.
+
+    It decodes the share and, for the motion of its first and last frames,
+    the frame before and the frame after it (``frames``); ``frame(t)``
+    waits for the decoder if it is behind. The frame before stays valid
+    until the next is taken (the scoring of a frame needs the one after it).
+    """
+
+    def __init__(self, stack: VideoStack, share: range):
+        self.stack, self.share = stack, share
+        self.frames = range(max(share.start - 1, 0), min(share.stop + 1, stack.shape[0]))
+        self._ring: "np.ndarray | None" = None
+        self._free: "queue.Queue | None" = None
+        self._decoded: "queue.Queue | None" = None
+        self._held: "list[int]" = []  # ring slots of the frames the scoring may still read
+        self._next = self.frames.start  # the next frame the scoring takes
+        self._thread: "threading.Thread | None" = None
+
     def frame(self, t: int) -> np.ndarray:
-        """Frame ``t``, waiting for the decoder if it is behind; frames are taken in order.
-
-        The frame before stays valid until the next is taken (the scoring of
-        a frame needs the one after it).
-        """
-        from ._frame_kernels import bgr_to_rgb
-
-        if self._stop.is_set():  # replanned after a loss: this run's frames no longer matter
-            return self._black
+        """Frame ``t`` of :attr:`frames`; frames are taken in order."""
+        stack = self.stack
+        if stack._stop.is_set():  # replanned after a loss: this run's frames no longer matter
+            return stack._black
         if t != self._next:
             raise RuntimeError(f"frame {t} taken out of order (expected {self._next})")
         self._start()
@@ -312,25 +331,22 @@ class VideoStack:
         if len(self._held) == 2:
             self._free.put(self._held.pop(0))
         if slot is None:
-            frame = self._black
-            self.lost.append(self.indices[t])
-            if len(self.lost) == 1 and self.on_loss is not None:
-                self.on_loss()
-        else:
-            self._held.append(slot)
-            frame = self._ring[slot]
-            bgr_to_rgb(frame)  # here, not in the decoder: decoding is the floor of the run
-            if self.each_frame is not None and not self.lost:
-                self.each_frame(t, frame)
-        if t + 1 == self.shape[0]:
-            self.close()
+            if t in self.share:  # the frame next door is the other decoder's to report
+                stack._lose(t)
+            return stack._black
+        self._held.append(slot)
+        frame = self._ring[slot]
+        if stack.each_frame is not None and not stack.lost and t in self.share:
+            stack.each_frame(t, frame[..., ::-1])
+        if t + 1 == self.frames.stop:  # the decoder has only its capture to release
+            self._thread.join()
         return frame
 
     def _start(self) -> None:
         if self._thread is not None:
             return
-        n_slots = min(_RING_FRAMES, self.shape[0]) + 2  # and the two the scoring holds
-        self._ring = np.empty((n_slots, *self.shape[1:]), dtype=np.uint8)
+        n_slots = min(_RING_FRAMES, len(self.frames)) + 2  # and the two the scoring holds
+        self._ring = np.empty((n_slots, *self.stack.shape[1:]), dtype=np.uint8)
         self._free, self._decoded = queue.Queue(), queue.Queue()
         for slot in range(n_slots):
             self._free.put(slot)
@@ -338,13 +354,19 @@ class VideoStack:
         self._thread.start()
 
     def _decode(self) -> None:
-        """The decoding thread: every selected frame in order, as (t, ring slot or None if lost)."""
+        """The decoding thread: every frame in order, as (t, ring slot or None if lost)."""
+        import cv2
+
         from .video import DecodeReport, decode_positions, open_capture
 
+        stack, frames = self.stack, self.frames
+        positions = stack.indices[frames.start : frames.stop]
         capture = None
         try:
-            capture = open_capture(self.path)
-            report = DecodeReport(self.info.path, self.info.n_frames)
+            capture = open_capture(stack.path)
+            if positions[0]:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, positions[0])
+            report = DecodeReport(stack.info.path, stack.info.n_frames, end=positions[0])
             in_hand: "list[int]" = []  # the slot the next frame decodes into
 
             def into(position: int) -> np.ndarray:
@@ -352,15 +374,15 @@ class VideoStack:
                     in_hand.append(self._next_slot())
                 return self._ring[in_hand[0]]
 
-            positions = decode_positions(capture, iter(self.indices), report, rgb=False, into=into)
-            t = 0
-            for position, _ in positions:
-                while self.indices[t] != position:  # frames that did not decode
+            t = frames.start
+            decoded = decode_positions(capture, iter(positions), report, rgb=False, into=into)
+            for position, _ in decoded:
+                while stack.indices[t] != position:  # frames that did not decode
                     self._decoded.put((t, None))
                     t += 1
                 self._decoded.put((t, in_hand.pop()))
                 t += 1
-            for lost in range(t, self.shape[0]):
+            for lost in range(t, frames.stop):
                 self._decoded.put((lost, None))
         except _Stopped:
             return
@@ -372,26 +394,12 @@ class VideoStack:
 
     def _next_slot(self) -> int:
         """A ring slot the scoring is done with; _Stopped once the run is stopped."""
-        while not self._stop.is_set():
+        while not self.stack._stop.is_set():
             try:
                 return self._free.get(timeout=0.1)
             except queue.Empty:
                 continue
         raise _Stopped
-
-    def close(self) -> None:
-        """Stop the decoder (a finished or abandoned run)."""
-        self._stop.set()
-
-
-class _Arriving:
-    """A part's frames as the scoring reads them: ``frames[i]`` is frame ``start + i``, in order."""
-
-    def __init__(self, stack: VideoStack, start: int):
-        self.stack, self.start = stack, start
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.stack.frame(self.start + i)
 
 
 def _plan_video_in_blocks(path, info, indices: "range | list[int]", entry, fit: dict) -> Plan:
@@ -409,12 +417,19 @@ def _plan_video_in_blocks(path, info, indices: "range | list[int]", entry, fit: 
     from ..engine.table import settings_for
 
     settings = settings_for(entry, **fit["settings"])
-    stack = VideoStack(path, info, indices, budget=fit["budget"], each_frame=fit.get("each_frame"))
+    stack = VideoStack(
+        path, info, indices, budget=fit["budget"], each_frame=fit.get("each_frame"),
+        n_decoders=fit.get("n_decoders"),
+    )  # fmt: skip
     try:
         background = entry.plan(stack, settings)
     except OverBudget:  # too much to keep as it goes by: read through the scratch file
         return _plan_video_through_scratch(path, info, indices, entry, fit)
-    plan = Plan(list(background.steps), lambda: cast_like(background.result(), np.uint8))
+
+    def rgb() -> np.ndarray:  # the stack's frames were B, G, R
+        return np.ascontiguousarray(cast_like(background.result(), np.uint8)[..., ::-1])
+
+    plan = Plan(list(background.steps), rgb)
     plan.feeds_each_frame = stack.each_frame is not None
     stack.on_loss = partial(_replan_without_losses, plan, stack, path, info, indices, entry, fit)
     return plan
@@ -455,7 +470,10 @@ def _replan_without_losses(plan: Plan, stack: VideoStack, path, info, indices, e
 
             raise VideoReadError(f"{os.fspath(path)}: none of the selected frames decoded")
         _report_lost(path, info, indices, lost)
-        plan.replan(plan.current + 1, _plan_video_in_blocks(path, info, good, entry, fit))
+        # One decoder, in order, as the frames were just read: a decoder that
+        # seeks into a damaged file can lose other frames than one that does not.
+        again = dict(fit, n_decoders=1)
+        plan.replan(plan.current + 1, _plan_video_in_blocks(path, info, good, entry, again))
 
     steps[-1] = Step(partial(_both, steps[-1].action, then), "decode", steps[-1].size)
     plan.replan(plan.current + 1, Plan(steps))
@@ -630,9 +648,9 @@ def _whole_background(passes: "list[_Band]", info, keep_model: bool):
     return background, model
 
 
-def _shares(indices: range) -> "list[range]":
-    """The contiguous share of the selected frames each decoder decodes."""
-    n_decoders = min(_DECODERS, len(indices))
+def _shares(indices: range, n_decoders: int = _DECODERS) -> "list[range]":
+    """The contiguous share of the selected frames each of ``n_decoders`` decoders decodes."""
+    n_decoders = min(n_decoders, len(indices))
     return [
         indices[i * len(indices) // n_decoders : (i + 1) * len(indices) // n_decoders]
         for i in range(n_decoders)

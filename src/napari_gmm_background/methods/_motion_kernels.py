@@ -98,17 +98,19 @@ def keep_least_moving(score_bits, first_frame, best, worst, row_start, row_stop)
 
 @_jit
 def keep_least_moving_kept(
-    score_bits, frame, best, worst, slots, values, kept, cell, row_start, row_stop
+    score_bits, frame, n_offered, best, worst, slots, values, kept, cell, row_start, row_stop
 ):
     """:func:`keep_least_moving` for one frame, keeping the pixels of the frames kept.
 
-    For a stack whose frames go by once (a video decoded as it streams):
-    ``kept`` (cells down, cells across, S, cell, cell * C) holds each cell's
-    pixels in its kept frames, a cell's slots side by side; ``slots``
-    (cells..., S) says which slot each of ``best``'s keys uses. A frame
-    entering a cell's list takes the slot of the key it pushes out (or the
-    next free one) and its ``values`` (H, W * C) are copied there. Rows of
-    cells ``row_start:row_stop`` are handled.
+    For a stack whose frames go by once (a video decoded as it streams), in
+    shares: ``frame`` is the frame's number in the stack, ``n_offered`` how
+    many frames these lists were offered before. ``kept`` (cells down,
+    cells across, S, cell, cell * C) holds each cell's pixels in its kept
+    frames, a cell's slots side by side; ``slots`` (cells..., S) says which
+    slot each of ``best``'s keys uses. A frame entering a cell's list takes
+    the slot of the key it pushes out (or the next free one) and its
+    ``values`` (H, W * C) are copied there. Rows of cells
+    ``row_start:row_stop`` are handled.
     """
     width = score_bits.shape[1]
     n_keep = best.shape[2]
@@ -119,7 +121,7 @@ def keep_least_moving_kept(
             key = (np.uint64(score_bits[y, x]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - frame)
             if key > worst[y, x]:
                 continue
-            filled = min(frame, n_keep)
+            filled = min(n_offered, n_keep)
             position = filled if filled < n_keep else n_keep - 1
             slot = filled if filled < n_keep else slots[y, x, n_keep - 1]
             while position > 0 and best[y, x, position - 1] > key:
@@ -151,6 +153,41 @@ def frames_of(best: np.ndarray) -> np.ndarray:
     frames = np.empty(best.shape, dtype=np.uint32)
     np.subtract(np.uint32(0xFFFFFFFF), low, out=frames)
     return frames.view(np.int32)  # frame numbers are far below 2**31
+
+
+@_jit
+def merge_kept(bests, slots, n_offered, kept, cell, out, row_start, row_stop):
+    """Every cell's S stillest frames of all shares, the stillest first, as planes.
+
+    ``bests``, ``slots`` (shares, cells down, cells across, S) and ``kept``
+    (shares, cells down, cells across, S, cell, cell * C) are each share's
+    lists (see :func:`keep_least_moving_kept`), ``n_offered`` (shares,) how
+    many frames each share's lists were offered. The j-th smallest key of
+    a cell over all shares goes to plane ``out[j]`` (S, H, W * C), so the
+    planes hold the frames one pass over all frames would have kept, in
+    its order. Rows of cells ``row_start:row_stop`` are handled.
+    """
+    n_shares, _, width, n_keep = bests.shape
+    n_channels = kept.shape[5] // cell
+    height, image_width = out.shape[1], out.shape[2] // n_channels
+    heads = np.empty(n_shares, dtype=np.int64)
+    for y in range(row_start, row_stop):
+        rows = min(cell, height - y * cell)
+        for x in range(width):
+            heads[:] = 0
+            left = x * cell * n_channels
+            n = min(cell, image_width - x * cell) * n_channels
+            for j in range(n_keep):
+                share = -1
+                for s in range(n_shares):
+                    if heads[s] < min(n_offered[s], n_keep) and (
+                        share < 0 or bests[s, y, x, heads[s]] < bests[share, y, x, heads[share]]
+                    ):
+                        share = s
+                slot = slots[share, y, x, heads[share]]
+                heads[share] += 1
+                for dy in range(rows):
+                    out[j, y * cell + dy, left : left + n] = kept[share, y, x, slot, dy, :n]
 
 
 @_jit

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.checks import check_count, check_number
 from ..core.layout import NON_FINITE_MESSAGE, check_magnitude
-from ..core.plan import FIT, Plan, Step
+from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
     from ..core.reading import InMemory, LazyStack
@@ -352,16 +352,12 @@ def plan_stack(source: "StackSource", options: MotionOptions = MotionOptions()) 
     if fit.empty:  # an empty image: an empty background
         return Plan([Step(fit.make_empty)], fit.result)
     source.keep_rows(fit.block_rows)
-    steps = []
-    # A source whose frames arrive as they are scored (a video as it is
-    # decoded) counts its first pass in frames decoded.
-    stage = getattr(source, "first_pass_stage", FIT)
-    for part in source.parts():
+    steps = fit.streamed_steps() if fit.streams else []
+    for part in [] if fit.streams else source.parts():
         steps += [Step(read) for read in source.part_reads(part)]
         for start in range(part.start, part.stop, _FRAMES_PER_STEP):
             stop = min(start + _FRAMES_PER_STEP, part.stop)
-            size = stop - start if stage != FIT else 1
-            steps.append(Step(partial(fit.score, part, start, stop), stage, size))
+            steps.append(Step(partial(fit.score, part, start, stop)))
     for block, bands in enumerate(fit.block_bands):
         steps += [Step(read) for read in source.block_reads(block)]
         if options.first_estimate is not None:
@@ -393,11 +389,6 @@ class _StackFit:
         # refinement's frames, instead of reading any frame again.
         self.n_refine = len(range(0, n_frames, self.refine_step))
         self.streams = not getattr(source, "keeps_every_frame", True)
-        # Frames that go by once are decoded meanwhile, on a core of their own:
-        # scoring them on both cores would slow the decoding the run waits for.
-        from ..core.threads import in_one_part, in_parts
-
-        self.first_pass_split = in_one_part if self.streams else in_parts
         if self.streams:
             self._check_budget()
         self._plan_blocks()
@@ -408,7 +399,9 @@ class _StackFit:
         from ..core.reading import OverBudget
 
         frame_bytes = math.prod(self.source.shape[1:]) * self.source.dtype.itemsize
-        need = (self.n_kept + self.n_refine) * frame_bytes
+        # Each decoder's share keeps its own stillest frames; they are merged into one more set.
+        n_kept_sets = len(self.source.streams) + 1
+        need = (n_kept_sets * self.n_kept + self.n_refine) * frame_bytes
         budget = getattr(self.source, "budget", None)
         if budget is not None and need > budget:
             raise OverBudget(need, budget)
@@ -446,6 +439,8 @@ class _StackFit:
     # -- the first pass: every frame scored in turn ---------------------------
 
     def _start_first_pass(self) -> None:
+        from ..core.threads import in_parts
+
         grid, n_frames = self.grid, self.n_frames
         self.noise = _NoiseSampler(self.source.shape)
         self.values = _ValueSampler(n_frames) if self.options.prefer_recurring else None
@@ -458,14 +453,7 @@ class _StackFit:
             per_batch //= 2
         self.per_batch = per_batch
         self.batch = np.empty((min(per_batch, n_frames),) + grid, dtype=np.float32)
-        self.scorer = _Scorer(n_frames, self.window, self.cell, self.first_pass_split)
-        if self.streams:
-            shape, dtype = self.source.shape[1:], self.source.dtype
-            cells = grid + (self.n_kept, self.cell, self.cell * self.n_colours)
-            self.kept = np.empty(cells, dtype=dtype)  # a cell's kept frames side by side
-            self.slots = np.empty(grid + (self.n_kept,), dtype=np.int32)
-            self.refine = np.empty((self.n_refine, *shape), dtype=dtype)
-            self.previous = None
+        self.scorer = _Scorer(n_frames, self.window, self.cell, in_parts)
 
     def score(self, part: slice, start: int, stop: int) -> None:
         """Score frames ``start:stop`` of ``part`` (read), and sample what the fit needs."""
@@ -479,9 +467,6 @@ class _StackFit:
             self.noise.see(t, frame)
             if self.values is not None:
                 self.values.see(t, frame)
-            if self.streams:
-                self._push_kept(t, frame)
-                continue
             ready = self.scorer.push(frame)
             if t + 1 == self.n_frames:
                 ready += self.scorer.finish()
@@ -490,28 +475,70 @@ class _StackFit:
         if stop == self.n_frames:
             self._end_first_pass()
 
-    def _push_kept(self, t: int, frame: np.ndarray) -> None:
-        """Score frame ``t`` of frames that go by once, keeping what the second pass needs."""
-        for scored, scores in self.scorer.push(frame):  # the frame before, scored now
-            self._offer_kept(scored, scores, self.previous)
-        if t % self.refine_step == 0:
-            self.refine[t // self.refine_step] = frame
-        self.previous = frame
-        if t + 1 == self.n_frames:
-            for scored, scores in self.scorer.finish():
-                self._offer_kept(scored, scores, frame)
-            self.previous = None
+    def streamed_steps(self) -> "list[Step]":
+        """The first pass over frames that go by once: a few frames of every decoder's share a step.
 
-    def _offer_kept(self, t: int, scores: np.ndarray, values: np.ndarray) -> None:
-        """Offer frame ``t`` (``values``) to the cells, which keep its pixels if they keep it."""
+        The shares are scored side by side, each on a core beside its decoder.
+        """
+        shares = [stream.share for stream in self.source.streams]
+        steps = []
+        for start in range(0, max(len(share) for share in shares), _FRAMES_PER_STEP):
+            stops = [min(share.start + start + _FRAMES_PER_STEP, share.stop) for share in shares]
+            ends = zip(shares, stops, strict=True)
+            size = sum(stop - min(share.start + start, stop) for share, stop in ends)
+            steps.append(Step(partial(self.score_shares, stops), "decode", size))
+        return steps
+
+    def score_shares(self, stops: "list[int]") -> None:
+        """Score each decoder's share up to its frame in ``stops``; after the last, end the pass."""
+        from ..core.threads import on_workers
+
+        if not self.scoring:
+            shape, dtype = self.source.shape[1:], self.source.dtype
+            cells = self.grid + (self.n_kept, self.cell, self.cell * self.n_colours)
+            streams = self.source.streams
+            self.kept = np.empty((len(streams), *cells), dtype=dtype)
+            self.refine = np.empty((self.n_refine, *shape), dtype=dtype)
+            self.shares = [
+                _SharePass(self, stream, kept)
+                for stream, kept in zip(streams, self.kept, strict=True)
+            ]
+            self.scoring = True
+        shares = self.shares
+
+        def score(worker: int, n_workers: int) -> None:
+            for i in range(worker, len(shares), n_workers):
+                shares[i].score_until(stops[i])
+
+        on_workers(score, len(shares))
+        if all(stop == share.stream.share.stop for share, stop in zip(shares, stops, strict=True)):
+            self._end_streamed_pass()
+
+    def _end_streamed_pass(self) -> None:
+        """The shares' stillest frames merged into one set per cell, as planes (S, H, W, C)."""
+        from ..core.threads import in_parts
         from . import _motion_kernels
 
-        rows = values.reshape(values.shape[0], -1)  # (H, W * C): each row contiguous
-        offer = partial(
-            _motion_kernels.keep_least_moving_kept, scores.view(np.uint32), t, self.best,
-            self.worst, self.slots, rows, self.kept, self.cell,
-        )  # fmt: skip
-        self.first_pass_split(0, self.grid[0], offer)
+        shares, grid, n_kept = self.shares, self.grid, self.n_kept
+        self.noise, self.values = shares[0].noise, shares[0].values
+        for share in shares[1:]:  # their samples in frame order, as one pass would take them
+            self.noise.changes += share.noise.changes
+            if self.values is not None:
+                self.values.samples += share.values.samples
+        bests = np.stack([share.best for share in shares])
+        slots = np.stack([share.slots for share in shares])
+        offered = np.array([share.n_offered for share in shares], dtype=np.int64)
+        planes = np.empty((n_kept, self.height, self.width * self.n_colours), dtype=self.kept.dtype)
+        merge = partial(
+            _motion_kernels.merge_kept, bests, slots, offered, self.kept, self.cell, planes
+        )
+        in_parts(0, grid[0], merge)
+        del self.shares
+        self.kept = planes.reshape(n_kept, self.height, self.width, self.n_colours)
+        # Where the second pass finds each cell's kept frames: plane j holds its j-th stillest.
+        self.kept_index = np.empty(grid + (n_kept,), dtype=np.int32)
+        self.kept_index[...] = np.arange(n_kept, dtype=np.int32)
+        self._tolerances()
 
     def _offer(self, t: int, scores: np.ndarray) -> None:
         """Offer frame ``t``'s scores; a full batch goes to the cells' stillest frames."""
@@ -528,19 +555,15 @@ class _StackFit:
         in_parts(0, self.grid[0], offer)
 
     def _end_first_pass(self) -> None:
-        """The stillest frames of every cell, and the tolerances the refinement needs."""
+        """The stillest frames of every cell, as frame numbers of the stack."""
         from . import _motion_kernels
 
-        # Where the second pass finds each cell's kept frames: frame numbers of
-        # the stack, or, for frames that went by once, slots of self.kept.
-        self.kept_index = self.slots if self.streams else _motion_kernels.frames_of(self.best)
+        self.kept_index = _motion_kernels.frames_of(self.best)
         del self.best, self.worst, self.batch, self.scorer
-        if self.streams:  # slots as frames, (S, H, W, C), as the second pass reads frames
-            n_kept, grid, cell = self.n_kept, self.grid, self.cell
-            cells = self.kept.reshape(grid + (n_kept, cell, cell, self.n_colours))
-            planes = cells.transpose(2, 0, 3, 1, 4, 5)
-            planes = planes.reshape(n_kept, grid[0] * cell, grid[1] * cell, self.n_colours)
-            self.kept = np.ascontiguousarray(planes[:, : self.height, : self.width])
+        self._tolerances()
+
+    def _tolerances(self) -> None:
+        """The tolerances the refinement needs, and the arrays the second pass fills."""
         tolerance = self.options.tolerance * self.noise.noise()
         self.count_width = 0
         if np.issubdtype(self.source.dtype, np.integer):
@@ -640,3 +663,69 @@ class _StackFit:
         self.first_estimates = self.support = self.kept_index = None
         self.kept = self.refine = None
         return self.background
+
+
+class _SharePass:
+    """The first pass over one decoder's share of frames that go by once (a video decoded).
+
+    Scores the share's frames as they arrive (the frame before and after it
+    only for the motion at its ends) and keeps, per cell, the pixels of its
+    share's stillest frames in ``kept`` (cells down, cells across, S, cell,
+    cell * C), and the refinement's frames in the fit's; the fit merges the
+    shares' lists at the end. Samples the noise of its frames and the frame
+    after it, so that every pair of frames is seen by one share.
+    """
+
+    def __init__(self, fit: _StackFit, stream, kept: np.ndarray):
+        from ..core.threads import in_one_part
+
+        self.fit, self.stream, self.kept = fit, stream, kept
+        grid, n_kept = fit.grid, fit.n_kept
+        self.best = np.empty(grid + (n_kept,), dtype=np.uint64)
+        self.worst = np.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64)
+        self.slots = np.empty(grid + (n_kept,), dtype=np.int32)
+        self.n_offered = 0
+        # On the core beside its decoder: the other is its neighbour's.
+        self.scorer = _Scorer(fit.n_frames, fit.window, fit.cell, in_one_part)
+        self.noise = _NoiseSampler(fit.source.shape)
+        self.values = _ValueSampler(fit.n_frames) if fit.options.prefer_recurring else None
+        self.pushed = stream.frames.start  # the next frame pushed to the scorer
+        self.previous: "np.ndarray | None" = None
+
+    def score_until(self, stop: int) -> None:
+        """Score the share's frames before ``stop``: each needs the frame after it, if any."""
+        frames = self.stream.frames
+        while self.pushed < min(stop + 1, frames.stop):
+            self._push(self.pushed)
+            self.pushed += 1
+        if stop == self.fit.n_frames and self.previous is not None:
+            for _, scores in self.scorer.finish():  # the last frame of all
+                self._offer(stop - 1, scores, self.previous)
+            self.previous = None
+
+    def _push(self, t: int) -> None:
+        fit, share = self.fit, self.stream.share
+        frame = self.stream.frame(t)
+        if share.start <= t <= share.stop:
+            self.noise.see(t, frame)
+        if t in share:
+            check_magnitude(frame)
+            if self.values is not None:
+                self.values.see(t, frame)
+            if t % fit.refine_step == 0:
+                fit.refine[t // fit.refine_step] = frame
+        for scored, scores in self.scorer.push(frame):  # the frame before, scored now
+            if scored + self.stream.frames.start in share:
+                self._offer(t - 1, scores, self.previous)
+        self.previous = frame
+
+    def _offer(self, t: int, scores: np.ndarray, values: np.ndarray) -> None:
+        """Offer frame ``t`` (``values``) to the cells, which keep its pixels if they keep it."""
+        from . import _motion_kernels
+
+        rows = values.reshape(values.shape[0], -1)  # (H, W * C): each row contiguous
+        _motion_kernels.keep_least_moving_kept(
+            scores.view(np.uint32), t, self.n_offered, self.best, self.worst, self.slots, rows,
+            self.kept, self.fit.cell, 0, self.fit.grid[0],
+        )  # fmt: skip
+        self.n_offered += 1
