@@ -11,8 +11,8 @@ each as a fresh process measured with ``/usr/bin/time``-like accounting
   -o bg.png``), at its default memory budget;
 * the same with ``--method notebook`` (histogram streaming), for scale;
 
-and checks that over a 400 MB budget the default's background of the first
-300 frames equals the one computed in memory.
+and checks that over a 400 MB and a 1.2 GB budget the default's background of
+the first 300 frames equals the one computed in memory.
 
     python benchmarks/long_video.py [--frames 1500] [--keep PATH] [--skip-notebook]
 
@@ -82,15 +82,23 @@ def peak_rss(command: "list[str]") -> dict:
     return result
 
 
-def same_as_in_memory(path: Path) -> bool:
-    """The default over a 400 MB budget, on the first 300 frames, equals the in-memory result."""
+def same_as_in_memory(path: Path) -> dict:
+    """The default over a budget, on the first 300 frames (1.9 GB), against the in-memory result.
+
+    400 MB is less than the stillest frames and the refinement's frames the
+    default keeps as the video goes by (about 1 GB here): the video is then
+    read through the scratch file. 1.2 GB holds them: it streams, decoded once.
+    """
     from napari_gmm_background import extract_background
     from napari_gmm_background.io import read_video
     from napari_gmm_background.io.streaming import video_background
 
-    streamed = video_background(path, frames=slice(0, 300), memory_budget=400 * 10**6)
     in_memory = extract_background(read_video(path)[:300])
-    return bool(np.array_equal(streamed, in_memory))
+    equal = {}
+    for name, budget in [("400MB (scratch file)", 400 * 10**6), ("1.2GB (streamed)", 12 * 10**8)]:
+        streamed = video_background(path, frames=slice(0, 300), memory_budget=budget)
+        equal[name] = bool(np.array_equal(streamed, in_memory))
+    return equal
 
 
 def main() -> None:
@@ -129,11 +137,8 @@ def main() -> None:
         "rows": rows,
     }
     if not args.skip_equality:
-        result["equal_to_in_memory_300_frames_400MB_budget"] = same_as_in_memory(path)
-        print(
-            "equal to in memory (300 frames, 400 MB budget):",
-            result["equal_to_in_memory_300_frames_400MB_budget"],
-        )
+        result["equal_to_in_memory_300_frames"] = same_as_in_memory(path)
+        print("equal to in memory (300 frames):", result["equal_to_in_memory_300_frames"])
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
