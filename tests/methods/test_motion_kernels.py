@@ -1,6 +1,7 @@
 """The compiled kernels of the motionless methods."""
 
 import numpy as np
+import pytest
 
 from napari_gmm_background.methods import _motion_kernels
 
@@ -52,15 +53,31 @@ def test_cell_grey_is_the_mean_channel_sum_of_each_block():
                 )
 
 
-def test_kept_medians_share_the_kept_frames_of_a_cell():
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 19, 20, 33])
+def test_sorting_networks_sort_any_values(n):
+    rng = np.random.default_rng(n)
+    pairs = _motion_kernels.sorting_network(n)
+    assert (pairs[:, 0] < pairs[:, 1]).all() and (pairs < n).all()
+    values = rng.integers(0, 4, (500, n))  # few levels: many ties
+    for a, b in pairs:
+        low, high = np.minimum(values[:, a], values[:, b]), np.maximum(values[:, a], values[:, b])
+        values[:, a], values[:, b] = low, high
+    assert (np.diff(values, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("n_kept", [5, 19, 20])  # odd and even: numpy's median
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_kept_medians_share_the_kept_frames_of_a_cell(n_kept, dtype):
     rng = np.random.default_rng(3)
-    frames = rng.integers(0, 255, (30, 6, 8, 2), dtype=np.uint8)
-    kept = rng.integers(0, 30, (2, 3, 5), dtype=np.int32)  # cells of 3 x 3 pixels
-    out = np.empty((6, 8, 2))
-    _motion_kernels.kept_medians(frames, kept, 3, 0, 6, out)
+    # wider than a block of pixels, which the kernel sorts together
+    frames = rng.integers(0, 255, (30, 6, 70, 2)).astype(dtype)
+    kept = rng.integers(0, 30, (2, 24, n_kept), dtype=np.int32)  # cells of 3 x 3 pixels
+    out = np.empty((6, 70, 2))
+    pairs = _motion_kernels.sorting_network(n_kept)
+    _motion_kernels.kept_medians(frames, kept, 3, pairs, 0, 6, out)
     for y in range(6):
-        for x in range(8):
-            expected = np.median(frames[kept[y // 3, x // 3], y, x], axis=0)
+        for x in range(70):
+            expected = np.median(frames[kept[y // 3, x // 3], y, x].astype(np.float64), axis=0)
             np.testing.assert_array_equal(out[y, x], expected)
 
 

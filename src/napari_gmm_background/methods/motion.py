@@ -564,6 +564,8 @@ class _StackFit:
 
     def _tolerances(self) -> None:
         """The tolerances the refinement needs, and the arrays the second pass fills."""
+        from . import _motion_kernels
+
         tolerance = self.options.tolerance * self.noise.noise()
         self.count_width = 0
         if np.issubdtype(self.source.dtype, np.integer):
@@ -577,6 +579,7 @@ class _StackFit:
             share = _DECISION_SHARE * self.values.value_range()
             self.decision_tolerance = float(max(tolerance, share))
         self.tolerance = float(tolerance)
+        self.network = _motion_kernels.sorting_network(self.n_kept)  # for the kept medians
         shape = (self.height, self.width, self.n_colours)
         self.first_estimates = np.empty(shape, dtype=np.float64)
         self.background = np.empty(shape, dtype=np.float64)
@@ -632,7 +635,8 @@ class _StackFit:
         from . import _motion_kernels as kernels
 
         best = self.kept_index[offset // self.cell :]
-        kernels.kept_medians(frames, best, self.cell, a, b, self.first_estimates[offset:])
+        first = self.first_estimates[offset:]
+        kernels.kept_medians(frames, best, self.cell, self.network, a, b, first)
 
     def _refine(self, frames, refine_frames, offset: int, a: int, b: int) -> None:
         """The median of the agreeing frames, rows ``a:b`` (see :meth:`_first_medians`)."""
