@@ -10,7 +10,7 @@ from .engine import (
     iter_background,
     iter_fit_background_model,
 )
-from .engine.correction import apply_background
+from .engine.correction import ClippedValuesWarning, apply_background, correction_offset
 from .engine.masks import foreground_labels
 
 try:
@@ -21,9 +21,11 @@ except ImportError:  # pragma: no cover - running from a source tree
 __all__ = [
     "METHODS",
     "BackgroundModel",
+    "ClippedValuesWarning",
     "Progress",
     "SceneChangeWarning",
     "apply_background",
+    "correction_offset",
     "extract_background",
     "foreground_labels",
     "fit_background_model",

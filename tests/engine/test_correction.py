@@ -4,7 +4,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_gmm_background import apply_background
+from napari_gmm_background import ClippedValuesWarning, apply_background, correction_offset
 
 
 @pytest.fixture
@@ -52,3 +52,41 @@ def test_bad_input_is_refused(stack):
         apply_background(stack, stack[0], mode="multiply")
     with pytest.raises(ValueError, match="NaN"):
         apply_background(stack, np.full((16, 20), np.nan))
+
+
+@pytest.mark.parametrize("mode", ["subtract", "divide"])
+def test_the_input_type_keeps_the_data_within_a_level_of_float32_plus_the_offset(stack, mode):
+    rng = np.random.default_rng(1)
+    background = rng.uniform(150, 190, (16, 20))  # vignetting-like: not one value
+    as_float = apply_background(stack, background, mode=mode, dark=100.0)
+    kept = apply_background(stack, background, mode=mode, dark=100.0, dtype="input")
+    offset = correction_offset(background, mode=mode, dtype=stack.dtype)
+    assert kept.dtype == np.uint16 and kept.shape == stack.shape
+    assert offset == (int(np.ceil(background.max())) if mode == "subtract" else 0)
+    assert np.abs(kept - (as_float.astype(np.float64) + offset)).max() <= 0.5
+    lazy = apply_background(
+        da.from_array(stack, chunks=(5, 8, 7)), background, mode=mode, dark=100.0, dtype="input"
+    )
+    assert lazy.dtype == np.uint16
+    np.testing.assert_array_equal(lazy.compute(), kept)
+
+
+def test_values_that_still_clip_are_counted_and_said():
+    frames = np.array([[[10, 250]], [[12, 255]]], dtype=np.uint8)  # (2, 1, 2)
+    background = np.array([[200.0, 10.0]])
+    # offset 200: 10 - 200 + 200 = 10 fits; 255 - 10 + 200 = 445 does not
+    with pytest.warns(ClippedValuesWarning, match=r"2 of 4 .* 0\.\.255 .*0 below, 2 above"):
+        kept = apply_background(frames, background, dtype="input")
+    np.testing.assert_array_equal(kept, [[[10, 255]], [[12, 255]]])
+
+
+def test_float_data_keeps_its_type_without_an_offset():
+    frames = np.linspace(0, 1, 24, dtype=np.float64).reshape(2, 3, 4)
+    kept = apply_background(frames, frames[0], dtype="input")
+    assert kept.dtype == np.float64 and correction_offset(frames[0], dtype=np.float64) == 0
+    np.testing.assert_allclose(kept, frames - frames[0], atol=1e-6)
+
+
+def test_an_unknown_type_is_refused(stack):
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        apply_background(stack, stack[0], dtype="uint8")

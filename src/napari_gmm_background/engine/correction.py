@@ -11,6 +11,7 @@ Numbers only: arrays in, arrays out. Dask arrays stay lazy.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,9 +22,33 @@ from ..core.layout import NON_FINITE_MESSAGE, check_time_axis
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["MODES", "apply_background"]
+__all__ = ["DTYPES", "MODES", "ClippedValuesWarning", "apply_background", "correction_offset"]
 
 MODES = ("subtract", "divide")
+# The types a correction is returned in: float32, or the data's own.
+DTYPES = ("float32", "input")
+
+
+class ClippedValuesWarning(UserWarning):
+    """Corrected values fell outside the range of the data's integer type and were clipped."""
+
+
+def correction_offset(background: "ArrayLike", *, mode: str = "subtract", dtype="uint16") -> int:
+    """What ``apply_background(..., dtype="input")`` adds to data of integer ``dtype``.
+
+    For "subtract", the smallest whole number at or above the background's
+    maximum: ``data - background + offset`` then never falls below zero
+    for data at or above zero (the corrected frames keep the data's type,
+    and the same background gives every stack the same offset). 0 for
+    "divide" (already in the data's units: scaled by the mean of
+    ``background - dark``) and for float data.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    background = np.asarray(background)
+    if mode != "subtract" or not np.issubdtype(np.dtype(dtype), np.integer) or not background.size:
+        return 0
+    return max(0, math.ceil(float(background.max())))
 
 
 def apply_background(
@@ -33,6 +58,7 @@ def apply_background(
     mode: str = "subtract",
     dark: float = 0.0,
     time_axis: int = 0,
+    dtype: str = "float32",
 ):
     """Subtract a background from every frame, or divide by it (flat-field).
 
@@ -53,13 +79,22 @@ def apply_background(
         "divide"; it must lie below the background everywhere.
     time_axis : int
         The axis of ``data`` that is time.
+    dtype : {"float32", "input"}
+        The result's type: float32 (default), or ``data``'s own ("input":
+        a camera's uint16 stays uint16, half the size, as Fiji and
+        tracking tools expect). For integer data the values are rounded to
+        the nearest whole number, and "subtract" adds
+        :func:`correction_offset` (the background's maximum, rounded up)
+        so that nothing falls below zero; values that still fall outside
+        the type's range are clipped to it, and a
+        :class:`ClippedValuesWarning` says how many (per block, for dask).
 
     Returns
     -------
     numpy.ndarray or dask.array.Array
-        float32, ``data``'s shape. For dask ``data`` a lazy dask array of
-        the same chunks, whose blocks use ``background`` as given (computed
-        once if it is lazy itself).
+        ``data``'s shape, of ``dtype``. For dask ``data`` a lazy dask array
+        of the same chunks, whose blocks use ``background`` as given
+        (computed once if it is lazy itself).
 
     Raises
     ------
@@ -69,10 +104,14 @@ def apply_background(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     dark = check_number("dark", dark, minimum=-math.inf)
     if hasattr(background, "compute"):
         background = background.compute()
     background = np.asarray(background)
+    lazy = hasattr(data, "map_blocks") and hasattr(data, "__dask_graph__")
+    data = data if lazy else np.asarray(data)
     shape = tuple(np.shape(data))
     check_time_axis(time_axis, len(shape))
     time_axis %= len(shape)
@@ -100,17 +139,45 @@ def apply_background(
             )
         scale = float(light.mean(dtype=np.float64)) if light.size else 1.0
 
+    out_type = np.dtype(np.float32 if dtype == "float32" else data.dtype)
+    if out_type.kind not in "iuf":
+        raise TypeError(f'dtype="input" keeps integer or float data, got dtype {data.dtype}')
+    offset = correction_offset(background, mode=mode, dtype=out_type)
+
     def correct(block, where):
         values = np.asarray(block, dtype=np.float32)
         if mode == "subtract":
-            return values - where
-        return (values - np.float32(dark)) / (where - np.float32(dark)) * np.float32(scale)
+            values = values - where
+        else:
+            values = (values - np.float32(dark)) / (where - np.float32(dark)) * np.float32(scale)
+        return _as_type(values, out_type, offset)
 
-    if hasattr(data, "map_blocks") and hasattr(data, "__dask_graph__"):
+    if lazy:
         return data.map_blocks(
-            _correct_block, correct=correct, background=background, dtype=np.float32
+            _correct_block, correct=correct, background=background, dtype=out_type
         )
     return correct(data, background)
+
+
+def _as_type(values: np.ndarray, dtype: np.dtype, offset: int) -> np.ndarray:
+    """Float32 corrected values in ``dtype``: shifted by ``offset``, rounded, clipped (and said)."""
+    if dtype == np.float32:
+        return values
+    if not np.issubdtype(dtype, np.integer):
+        return values.astype(dtype)
+    rounded = np.rint(values + np.float32(offset))
+    low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    below, above = int((rounded < low).sum()), int((rounded > high).sum())
+    if below or above:
+        warnings.warn(
+            ClippedValuesWarning(
+                f"{below + above} of {rounded.size} corrected values fell outside {dtype}'s "
+                f"range {low}..{high} and were clipped to it ({below} below, {above} above; "
+                f"offset {offset})"
+            ),
+            stacklevel=3,
+        )
+    return np.clip(rounded, low, high).astype(dtype)
 
 
 def _correct_block(block, *, correct, background, block_info=None):
