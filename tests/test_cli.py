@@ -512,3 +512,126 @@ def test_a_cold_cache_is_named_as_compiling_and_a_warm_one_is_not(tmp_path):
         said.append(done.stderr)
     assert "compiling the engine" in said[0]
     assert "compiling" not in said[1]
+
+
+@pytest.fixture
+def slide(tmp_path):
+    """A flat-field's fields of view (one folder of uint16 PNGs) and two time-lapses under it."""
+    import cv2
+
+    from napari_gmm_background.datasets import fluorescence_movie
+    from napari_gmm_background.io.images import encode_stack
+
+    fields = fluorescence_movie(30, 48, 64, n_cells=6, seed=2).frames  # every frame other cells
+    folder = tmp_path / "fields"
+    folder.mkdir()
+    for t, field in enumerate(fields):
+        cv2.imwrite(str(folder / f"field_{t:03d}.png"), field)
+    stacks = []
+    for seed, width in [(3, 64), (4, 64), (5, 40)]:  # the last is of another camera region
+        stack = fluorescence_movie(12, 48, width, n_cells=2, seed=seed).frames
+        stacks.append(tmp_path / f"lapse{seed}.tif")
+        encode_stack(stacks[-1], stack)
+    return folder, stacks
+
+
+def test_a_flat_field_made_once_is_applied_to_every_stack(slide, capsys):
+    import tifffile
+
+    from napari_gmm_background import apply_background
+    from napari_gmm_background.io.images import read_frame_folder, read_tiff_stack
+
+    folder, stacks = slide
+    flat = folder.parent / "flat.tif"
+    assert main([str(folder), "-o", str(flat), "-q"]) == 0
+    flat_field = tifffile.imread(flat)  # uint16 fields: a 16-bit flat-field, here as .tif
+    np.testing.assert_array_equal(flat_field, extract_background(read_frame_folder(folder)))
+    kept = {path: path.read_bytes() for path in stacks}
+    out = folder.parent / "out"
+    args = [*map(str, stacks), "--background", str(flat), "--output-dir", str(out)]
+    assert main(args + ["--correction", "divide", "--dark", "90"]) == 1  # one does not fit
+    said = capsys.readouterr()
+    for path in stacks[:2]:
+        np.testing.assert_array_equal(
+            read_tiff_stack(out / f"{path.stem}_corrected.tif"),
+            apply_background(read_tiff_stack(path), flat_field, mode="divide", dark=90.0),
+        )
+        assert f"{path.name}: 12 frames of 64x48 corrected with {flat}" in said.out
+    assert not (out / "lapse5_corrected.tif").exists()
+    assert "lapse5.tif: error" in said.err and "48 x 64" in said.err and "48 x 40" in said.err
+    assert {path: path.read_bytes() for path in stacks} == kept  # no input written
+
+
+def test_a_given_background_replaces_the_estimate_and_says_what_does_not_go_with_it(slide, capsys):
+    folder, stacks = slide
+    with pytest.raises(SystemExit):
+        main([str(stacks[0]), "--background", str(stacks[1]), "--per-frame"])
+    assert "--per-frame is for estimated backgrounds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(stacks[0]), "--background", str(folder / "missing.tif")])
+    assert "--background: no such image file" in capsys.readouterr().err
+
+
+def test_the_input_type_keeps_a_uint16_stack_and_says_what_clipped(slide, capsys):
+    import tifffile
+
+    from napari_gmm_background import apply_background, correction_offset
+    from napari_gmm_background.io.images import read_tiff_stack
+
+    _, stacks = slide
+    stack = read_tiff_stack(stacks[0])
+    out = stacks[0].parent / "kept.tif"
+    args = [str(stacks[0]), "-o", str(stacks[0].parent / "bg.png"), "--corrected-out", str(out)]
+    assert main(args + ["--corrected-dtype", "input"]) == 0
+    background = extract_background(stack)
+    corrected = read_tiff_stack(out)
+    offset = correction_offset(background, dtype=np.uint16)
+    assert corrected.dtype == np.uint16 and offset == int(np.ceil(background.max()))
+    as_float = apply_background(stack, background).astype(np.float64)
+    assert np.abs(corrected - (as_float + offset)).max() <= 0.5
+    assert f"corrected frames (subtract, uint16, offset {offset})" in capsys.readouterr().out
+    # A given background of ones and one ten: the offset is 10, and a value at the top of
+    # the range where the background is 1 comes out 9 over it.
+    given = np.ones(stack.shape[1:], np.uint16)
+    given[-1, -1] = 10
+    tifffile.imwrite(stacks[0].parent / "given.tif", given)
+    stack[0, 0, 0] = 65535
+    tifffile.imwrite(stacks[0], stack)
+    args = [str(stacks[0]), "--background", str(stacks[0].parent / "given.tif")]
+    assert (
+        main(args + ["--corrected-out", str(out), "--corrected-dtype", "input", "--overwrite"]) == 0
+    )
+    said = capsys.readouterr().out
+    assert "(subtract, uint16, offset 10)" in said
+    assert f"warning: 1 of {stack.size} corrected values" in said and "(0 below, 1 above" in said
+    assert read_tiff_stack(out)[0, 0, 0] == 65535
+
+
+def test_an_imagej_hyperstack_keeps_its_channels_axes_and_pixel_size(tmp_path, capsys):
+    import tifffile
+
+    from napari_gmm_background.datasets import fluorescence_movie
+    from napari_gmm_background.io.tiff import read_tiff
+
+    channels = [fluorescence_movie(20, 32, 40, n_cells=2, seed=s).frames for s in (6, 7)]
+    data = np.stack(channels, axis=1)  # T, C, Y, X
+    path = tmp_path / "hyper.tif"
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(1 / 0.65, 1 / 0.65),
+        metadata={"axes": "TCYX", "unit": "um", "finterval": 2.0},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    args = [str(path), "--output-dir", str(out), "--corrected-out", str(out / "c.tif")]
+    assert main(args) == 0
+    assert "20 frames of 40x32 (TCYX)" in capsys.readouterr().out
+    background = tifffile.imread(out / "hyper_background.tif")  # a TIFF: two channels
+    np.testing.assert_array_equal(background, extract_background(data))
+    napari_reader = pytest.importorskip("napari_builtins.io").imread
+    for name, axes in [("hyper_background.tif", "CYX"), ("c.tif", "TCYX")]:
+        written = read_tiff(out / name)
+        assert written.axes == axes
+        assert napari_reader(str(out / name)).shape == written.data.shape
+        assert written.calibration.pixel_size == pytest.approx((0.65, 0.65))
+        assert written.calibration.unit == "µm"
+    # one channel's background is the background of that channel alone
+    np.testing.assert_array_equal(background[1], extract_background(channels[1]))

@@ -43,6 +43,34 @@ def _check_settings(args, parser) -> None:
         parser.error(f"{flag}: {message}" if flag else message)
 
 
+# What a background given with --background replaces: the outputs of estimating one.
+_ESTIMATE_ONLY = {
+    "output": "-o/--output",
+    "per_frame": "--per-frame",
+    "gain_plot": "--gain-plot",
+    "foreground_out": "--foreground-out",
+}
+
+
+def _given_background(args, parser):
+    """The background ``--background`` names, read once; a usage error if it cannot be used."""
+    if args.background is None:
+        return None
+    for name, flag in _ESTIMATE_ONLY.items():
+        if getattr(args, name):
+            parser.error(
+                f"--background applies a background given, so there is none to estimate: "
+                f"{flag} is for estimated backgrounds (the output is the corrected frames: "
+                "--corrected-out or --output-dir)"
+            )
+    from ..io.images import read_image
+
+    try:
+        return read_image(args.background)
+    except (OSError, ValueError) as error:
+        parser.error(f"--background: {error}")
+
+
 def main(argv: "list[str] | None" = None) -> int:
     """Run the command line; return the exit code (0: every input succeeded)."""
     parser = arguments.parser()
@@ -51,6 +79,7 @@ def main(argv: "list[str] | None" = None) -> int:
     if not args.inputs and not args.sample:
         parser.error("give one or more inputs, or --sample")
     _check_settings(args, parser)
+    args.given_background = _given_background(args, parser)
     budget = args.memory_budget or min(DEFAULT_BUDGET, memory_budget())
     jobs = [path for p in args.inputs for path in expand(Path(p))]
     jobs += [None] if args.sample else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..engine.correction import DTYPES as CORRECTED_DTYPES
 from ..engine.correction import MODES as CORRECTIONS
 from ..engine.table import DEFAULT_METHOD, METHODS, Settings
 
@@ -160,8 +161,28 @@ def _add_drifting(group) -> None:
         type=Path,
         metavar="PATH",
         help="also write the frames with the background applied (--correction), as a "
-        "float32 multi-page .tif; with several inputs, PATH is a folder and each input "
-        "writes INPUT_corrected.tif in it",
+        "multi-page .tif (float32, or see --corrected-dtype) with the input's axes and pixel "
+        "size; with several inputs, PATH is a folder and each input writes "
+        "INPUT_corrected.tif in it",
+    )
+    group.add_argument(
+        "--background",
+        type=Path,
+        metavar="PATH",
+        help="apply this background to every input instead of estimating one: an image "
+        "(.png, .tif; a flat-field made earlier, say from the fields of view of one slide) or a "
+        "multi-page .tif of one per frame; writes the corrected frames only (--corrected-out, "
+        "else INPUT_corrected.tif in --output-dir or beside the input); an input whose frames "
+        "it does not fit is refused, the others still run",
+    )
+    group.add_argument(
+        "--corrected-dtype",
+        choices=CORRECTED_DTYPES,
+        default="float32",
+        help="the corrected frames' type: float32, or the input's own (a camera's uint16 "
+        "stays uint16: values rounded; subtracting adds the background's maximum, rounded "
+        "up, so nothing falls below zero; values that still do not fit are clipped and "
+        "counted in the summary)",
     )
     group.add_argument(
         "--correction",

@@ -23,9 +23,10 @@ def expand(path: Path) -> "list[Path]":
 
 
 class Targets(NamedTuple):
-    """Where one input's outputs go; None for those not asked for."""
+    """Where one input's outputs go; None for those not asked for (no background with
+    ``--background``, which applies one given)."""
 
-    background: Path
+    background: "Path | None"
     masks: "Path | None"
     corrected: "Path | None"
     gain_plot: "Path | None"
@@ -33,10 +34,10 @@ class Targets(NamedTuple):
 
 def outputs_for(source: Path, args, several: bool) -> Targets:
     """The outputs of one input (``source``), as the arguments ask for them."""
+    folder = args.output_dir if args.output_dir is not None else source.parent
     if args.output is not None:
         background = args.output
     else:
-        folder = args.output_dir if args.output_dir is not None else source.parent
         name = "_backgrounds.tif" if args.per_frame else "_background.png"
         background = folder / f"{source.stem}{name}"
 
@@ -44,10 +45,14 @@ def outputs_for(source: Path, args, several: bool) -> Targets:
         # With several inputs the path is a folder holding one output per input.
         return path / f"{source.stem}{name}" if path is not None and several else path
 
+    corrected = each(args.corrected_out, "_corrected.tif")
+    if args.background is not None:  # a background given: the corrected frames are the output
+        background = None
+        corrected = corrected or folder / f"{source.stem}_corrected.tif"
     return Targets(
         background,
         each(args.foreground_out, "_foreground"),
-        each(args.corrected_out, "_corrected.tif"),
+        corrected,
         each(args.gain_plot, "_gain.png"),
     )
 

@@ -81,7 +81,9 @@ class _Files:
         )
 
         target, background = targets.background, None
-        if args.per_frame:
+        if target is None:  # --background: one is given, none estimated
+            pass
+        elif args.per_frame:
             target = stack_path(target, "--per-frame backgrounds")
             background = outputs.add_file(target)
         elif source is None or input_kind(source) == "video":
@@ -99,12 +101,18 @@ class _Files:
             files.plot = outputs.add_file(_plot_path(targets.gain_plot))
         return files
 
-    def background_for(self, dtype) -> Path:
-        """The background's temporary, now that its dtype is known."""
+    def background_for(self, dtype, plain: bool = True) -> "Path | None":
+        """The background's temporary, now that its dtype and axes are known.
+
+        A background that is not one image (a channel or Z axis) goes to TIFF.
+        """
         from ..io.images import background_path
 
-        if self.background is None:
-            self.target = background_path(self.target, dtype)
+        if self.background is None and self.target is not None:
+            target = background_path(self.target, dtype)
+            if not plain and target.suffix.lower() == ".png":
+                target = target.with_suffix(".tif")
+            self.target = target
             self.background = self.outputs.add_file(self.target)
         return self.background
 
@@ -130,6 +138,21 @@ class _Run:
     writer: Any = None
     n_masks: int = 0
     settings: dict = field(default_factory=dict)
+    # The frames' axes (tifffile's letters), which of them is time, and their calibration.
+    axes: str = "TYXS"
+    time_axis: int = 0
+    calibration: Any = None
+    offset: int = 0  # added to the corrected frames (--corrected-dtype input)
+    clipped: "str | None" = None  # what clipping the corrected frames met
+
+    @property
+    def frame_axes(self) -> str:
+        return self.axes[: self.time_axis] + self.axes[self.time_axis + 1 :]
+
+    @property
+    def plain(self) -> bool:
+        """One image (grey or colour) per frame."""
+        return self.frame_axes in ("YX", "YXS")
 
     def plan(self, source: "Path | None", budget: int) -> Plan:
         """The plan of the input: its background, then its outputs."""
@@ -137,27 +160,82 @@ class _Run:
 
         args = self.args
         self.settings = dict(method=args.method, per_frame=args.per_frame, **engine_settings(args))
+        if args.given_background is not None:
+            return self._plan_given(source, budget)
         if source is not None and input_kind(source) == "video":
             return self._plan_video(source, budget)
         frames = self._frames_in_memory(source)
-        self.files.background_for(frames.dtype)
+        self.files.background_for(frames.dtype, self.plain)
         return self._plan_on_frames(frames)
 
     def _frames_in_memory(self, source: "Path | None") -> np.ndarray:
-        """A frame folder or TIFF stack, or the built-in sample (whose true background is known)."""
-        if source is None:
+        """A frame folder or TIFF stack (with its axes), or the built-in sample."""
+        from ..io.images import input_kind
+
+        if source is None:  # its true background is known: the summary says the error
             from ..datasets import synthetic_traffic
 
             frames, self.truth = synthetic_traffic()
+        elif input_kind(source) == "tiff":
+            from ..io.tiff import read_tiff
+
+            stack = read_tiff(source)
+            frames, self.axes, self.calibration = stack.data, stack.axes, stack.calibration
+            try:
+                self.time_axis = stack.time_axis
+            except ValueError as error:
+                raise InputError(f"{self.label}: {error}") from None
         else:
             from ..io.images import read_frames
 
             frames = read_frames(source)
-        frames = frames if self.args.frames is None else frames[self.args.frames]
-        if len(frames) == 0:
-            raise InputError(f"{self.label}: no frames selected")
-        self.shape, self.dtype = frames.shape[:3], frames.dtype
+            self.axes = "TYXS" if frames.ndim == 4 else "TYX"
+        if self.args.frames is not None:
+            chosen = (slice(None),) * self.time_axis + (self.args.frames,)
+            frames = frames[chosen]
+        self._describe(frames.shape, frames.dtype)
         return frames
+
+    def _describe(self, shape: tuple, dtype) -> None:
+        """The summary's frame count and size, and the frames' dtype."""
+        n_frames = shape[self.time_axis]
+        if n_frames == 0:
+            raise InputError(f"{self.label}: no frames selected")
+        height, width = shape[self.axes.index("Y")], shape[self.axes.index("X")]
+        self.shape, self.dtype = (n_frames, height, width), np.dtype(dtype)
+
+    def _plan_given(self, source: "Path | None", budget: int) -> Plan:
+        """A background given (``--background``): each input's frames corrected with it."""
+        from ..io.images import input_kind
+
+        if source is not None and input_kind(source) == "video":
+            from ..io.streaming import plan_on_decoded
+            from ..io.video import video_info
+
+            info = video_info(source)
+            indices = range(info.n_frames)[self.args.frames or slice(None)]
+            frames_shape = (len(indices), info.height, info.width, 3)
+            self._check_given_fits(frames_shape)  # before anything is decoded
+            self._check_fits(len(indices), info.height * info.width * 3, budget)
+            self._describe(frames_shape, np.uint8)
+            return plan_on_decoded(source, info, indices, self._plan_given_on)
+        return self._plan_given_on(self._frames_in_memory(source))
+
+    def _plan_given_on(self, frames: np.ndarray) -> Plan:
+        self._check_given_fits(frames.shape)
+        given = self.args.given_background
+        return Plan([Step(partial(self._write_corrected, frames, given))])
+
+    def _check_given_fits(self, shape: tuple) -> None:
+        """InputError naming both shapes where the given background fits neither a frame nor all."""
+        given = self.args.given_background
+        frame_shape = shape[: self.time_axis] + shape[self.time_axis + 1 :]
+        if given.shape not in (tuple(shape), frame_shape):
+            raise InputError(
+                f"{self.label}: the background {self.args.background} is {_shape(given.shape)}, "
+                f"which fits neither a frame of this input ({_shape(frame_shape)}) nor its "
+                f"{shape[self.time_axis]} frames ({_shape(shape)}); nothing was written for it"
+            )
 
     def _plan_video(self, source: Path, budget: int) -> Plan:
         """Decoded into memory when the frames fit the budget; streamed otherwise."""
@@ -218,7 +296,18 @@ class _Run:
         """The background of frames in memory, then every output asked for."""
         from ..engine.run import plan_background
 
-        background = plan_background(frames, **self.settings)
+        if not self.plain:
+            for asked, flag in (
+                (self.files.masks, "--foreground-out"),
+                (self.files.plot, "--gain-plot"),
+            ):
+                if asked is not None:
+                    raise InputError(
+                        f"{self.label}: {flag} is made for stacks of one image per frame; "
+                        f"this one's axes are {self.axes}"
+                    )
+        rgb = self.axes.endswith("S")
+        background = plan_background(frames, time_axis=self.time_axis, rgb=rgb, **self.settings)
         self.made = cache(background.result)
         steps = [Step(self._write_background)]
         if self.files.masks is not None:
@@ -238,9 +327,11 @@ class _Run:
 
         if self.args.per_frame:
             self.drifts = self.made()[1]
-            encode_stack(self.files.background, self.background())
+            encode_stack(self.files.background, self.background(), self.axes, self.calibration)
         else:
-            encode_image(self.files.background, self.background())
+            encode_image(
+                self.files.background, self.background(), self.frame_axes, self.calibration
+            )
 
     def _plan_masks(self, frames: np.ndarray) -> Plan:
         """A mask per frame, written as it is made: against each frame's own background."""
@@ -271,15 +362,28 @@ class _Run:
         steps[-1] = Step(partial(_both, steps[-1].action, labelled.close), "masks", steps[-1].size)
         return Plan(steps)
 
-    def _write_corrected(self, frames: np.ndarray) -> None:
-        from ..engine.correction import apply_background
+    def _write_corrected(self, frames: np.ndarray, background=None) -> None:
+        """The frames with the background (estimated, or given) applied, in the asked-for type."""
+        import warnings
+
+        from ..engine.correction import ClippedValuesWarning, apply_background, correction_offset
         from ..io.images import encode_stack
 
         args = self.args
-        corrected = apply_background(
-            frames, self.background(), mode=args.correction, dark=args.dark
-        )
-        encode_stack(self.files.corrected, corrected)
+        background = self.background() if background is None else background
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ClippedValuesWarning)
+            corrected = apply_background(
+                frames, background, mode=args.correction, dark=args.dark,
+                time_axis=self.time_axis, dtype=args.corrected_dtype,
+            )  # fmt: skip
+        clipped = [w for w in caught if issubclass(w.category, ClippedValuesWarning)]
+        for other in caught:
+            if other not in clipped:
+                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        self.clipped = str(clipped[0].message) if clipped else None
+        self.offset = correction_offset(background, mode=args.correction, dtype=corrected.dtype)
+        encode_stack(self.files.corrected, corrected, self.axes, self.calibration)
 
     def _draw_plot(self, frames: np.ndarray) -> None:
         from ..io.outputs import write_file
@@ -298,8 +402,14 @@ class _Run:
 
     def summary(self, targets, seconds: float) -> str:
         args, shape = self.args, self.shape
+        frames = f"{shape[0]} frames of {shape[2]}x{shape[1]}"
+        if not self.plain:
+            frames += f" ({self.axes})"
+        if args.given_background is not None:
+            corrected = self._corrected(targets)
+            return f"{self.label}: {frames} corrected with {args.background}{corrected}"
         said = (
-            f"{self.label}: {shape[0]} frames of {shape[2]}x{shape[1]} -> {self.files.target} "
+            f"{self.label}: {frames} -> {self.files.target} "
             f"({args.method}{', per frame' if args.per_frame else ''}) in {seconds:.1f} s"
         )
         if self.truth is not None and not args.per_frame:
@@ -310,10 +420,20 @@ class _Run:
         if self.files.masks is not None:
             said += f"; {self.n_masks} foreground masks -> {targets.masks}"
         if self.files.corrected is not None:
-            said += f"; corrected frames ({args.correction}) -> {targets.corrected}"
+            said += self._corrected(targets)
         if self.files.plot is not None:
             said += f"; brightness plot -> {targets.gain_plot}"
         return said
+
+    def _corrected(self, targets) -> str:
+        """The summary's words on the corrected frames: how, in what type, where, what clipped."""
+        args, how = self.args, [self.args.correction]
+        if args.corrected_dtype == "input":
+            how.append(
+                f"{np.dtype(self.dtype)}" + (f", offset {self.offset}" if self.offset else "")
+            )
+        said = f"; corrected frames ({', '.join(how)}) -> {targets.corrected}"
+        return said + (f"; warning: {self.clipped}" if self.clipped else "")
 
 
 class _Masks:
@@ -353,6 +473,10 @@ class _Masks:
                 "for the masks"
             )
         run.n_masks = writer.count
+
+
+def _shape(shape: tuple) -> str:
+    return " x ".join(str(n) for n in shape)
 
 
 def _noise_of(frames: np.ndarray):

@@ -27,6 +27,7 @@ __all__ = [
     "mask_output_kind",
     "read_frame_folder",
     "read_frames",
+    "read_image",
     "read_tiff_stack",
     "stack_path",
     "write_background",
@@ -85,15 +86,53 @@ def read_frame_folder(folder: Path) -> np.ndarray:
 
 
 def read_tiff_stack(path: Path) -> np.ndarray:
-    """The pages of a multi-page TIFF as (T, H, W[, 3]) frames, in their dtype."""
+    """The frames of a TIFF stack of one image per frame, (T, H, W[, 3]), in their dtype.
+
+    Read with their axes (:func:`napari_gmm_background.io.tiff.read_tiff`):
+    a stack whose frames hold channels or Z slices (an ImageJ T,C,Y,X
+    hyperstack) is refused here, so that its channels are never taken for
+    frames; :func:`~napari_gmm_background.io.tiff.read_tiff` gives it whole.
+    """
+    from .tiff import read_tiff
+
+    stack = read_tiff(path)
+    try:
+        plain = stack.is_plain
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+    if not plain:
+        raise InputError(
+            f"{path} is a {stack.axes} stack, not one image per frame: read it with "
+            "napari_gmm_background.io.tiff.read_tiff, which keeps its axes"
+        )
+    return np.moveaxis(stack.data, stack.time_axis, 0)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image (RGB or grey, any dtype) or a TIFF stack as it is stored.
+
+    A PNG or JPEG through OpenCV; a TIFF through
+    :func:`napari_gmm_background.io.tiff.read_tiff`, whole (a background per
+    frame, or per channel of a hyperstack, keeps its shape).
+
+    Raises
+    ------
+    InputError
+        If it is missing or not an image.
+    """
     import cv2
 
-    ok, pages = cv2.imreadmulti(str(path), flags=cv2.IMREAD_UNCHANGED)
-    if not ok or not pages:
-        raise InputError(f"cannot read {path} as a TIFF stack")
-    if any(page.shape != pages[0].shape for page in pages):
-        raise InputError(f"{path}: pages differ in size")
-    return _bgr_to_rgb(np.stack(pages))
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such image file: {path}")
+    if path.suffix.lower() in TIFF_EXTENSIONS:
+        from .tiff import read_tiff
+
+        return read_tiff(path).data
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"cannot read {path} as an image")
+    return image[..., ::-1] if image.ndim == 3 and image.shape[-1] == 3 else image
 
 
 def read_frames(path: Path) -> np.ndarray:
@@ -127,19 +166,25 @@ def background_path(target: Path, dtype) -> Path:
     return target
 
 
-def encode_image(path: Path, image: np.ndarray) -> None:
+def encode_image(path: Path, image: np.ndarray, axes=None, calibration=None) -> None:
     """Write an RGB or single-channel image to ``path`` as it is (see :func:`write_image`).
 
     PNG (8 or 16 bit) is encoded in memory, TIFF (any dtype, floats as
     float32, uncompressed so that any TIFF reader opens it) straight into
     the file; either way the file is written by
     :func:`napari_gmm_background.outputs.write_file`, so a full disk raises.
+    ``axes`` (tifffile's letters, such as "CYX" for the background of a
+    T,C,Y,X stack) and ``calibration``
+    (:class:`napari_gmm_background.io.tiff.Calibration`) are written into a
+    TIFF; by default one image, grey or RGB.
     """
     if path.suffix.lower() not in BACKGROUND_EXTENSIONS:
         raise InputError(f"{path}: outputs are .png or .tif")
     if path.suffix.lower() in TIFF_EXTENSIONS:
-        _write_tiff(path, image[np.newaxis])
+        _write_tiff(path, image, axes or ("YXS" if image.ndim == 3 else "YX"), calibration)
         return
+    if axes not in (None, "YX", "YXS"):
+        raise InputError(f"{path}: a {axes} image needs a .tif output")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: {image.dtype} data needs a .tif output")
     write_bytes(path, _png_bytes(path, image))
@@ -157,15 +202,12 @@ def _png_bytes(path: Path, image: np.ndarray) -> np.ndarray:
     return encoded
 
 
-def _write_tiff(path: Path, stack: np.ndarray) -> None:
-    """(T, H, W[, 3]) images as a multi-page TIFF, uncompressed (floats as float32)."""
-    import tifffile
+def _write_tiff(path: Path, data: np.ndarray, axes: str, calibration=None) -> None:
+    """``data`` of ``axes`` as an uncompressed TIFF (see :func:`.tiff.write_tiff`)."""
+    from .tiff import Calibration, write_tiff
 
-    if stack.dtype not in (np.uint8, np.uint16):
-        stack = stack.astype(np.float32)
-    rgb = stack.ndim == 4 and stack.shape[-1] == 3
-    photometric = "rgb" if rgb else "minisblack"
-    write_file(path, lambda file: tifffile.imwrite(file, stack, photometric=photometric))
+    calibration = calibration or Calibration()
+    write_file(path, lambda file: write_tiff(file, data, axes, calibration))
 
 
 def stack_path(target: Path, what: str) -> Path:
@@ -181,12 +223,15 @@ def stack_path(target: Path, what: str) -> Path:
     return target
 
 
-def encode_stack(path: Path, stack: np.ndarray) -> None:
+def encode_stack(path: Path, stack: np.ndarray, axes=None, calibration=None) -> None:
     """Write (T, H, W[, 3]) images as a multi-page TIFF, in their dtype (floats as float32).
 
-    Read back by :func:`read_tiff_stack`; written as :func:`encode_image` writes.
+    Or a stack of other ``axes`` (tifffile's letters: "TCYX" ...), with its
+    ``calibration``. Read back by :func:`read_tiff_stack` (one image per
+    frame) or :func:`napari_gmm_background.io.tiff.read_tiff`; written as
+    :func:`encode_image` writes.
     """
-    _write_tiff(path, stack)
+    _write_tiff(path, stack, axes or ("TYXS" if stack.ndim == 4 else "TYX"), calibration)
 
 
 def write_image(path: Path, image: np.ndarray, *, overwrite: bool = True) -> None:
