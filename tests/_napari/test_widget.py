@@ -456,3 +456,37 @@ def test_a_constant_image_of_any_finite_value_gets_its_background_added(
     np.testing.assert_array_equal(result.data, np.full((16, 20), value))
     low, high = result.contrast_limits
     assert low < high and "could not add" not in widget.status.value
+
+
+def test_an_open_flat_field_layer_corrects_a_stack_in_its_own_type(viewer_and_widget, qtbot):
+    import dask.array as da
+
+    viewer, widget = viewer_and_widget
+    fields = fluorescence_movie(30, 48, 64, n_cells=6, seed=2).frames
+    flat = viewer.add_image(extract_background(fields), name="flat")
+    stack = fluorescence_movie(12, 48, 64, n_cells=2, seed=3).frames
+    other = viewer.add_image(stack[:, :, :40], name="narrow")  # fits neither way
+    widget.image.value = viewer.add_image(stack, name="lapse")
+    assert widget.background_from.choices == (None, flat)  # "estimate", and what fits
+    assert other not in widget.background_from.choices
+    widget.background_from.value = flat
+    assert widget.method.native.isHidden() and widget.output.native.isHidden()
+    assert not widget.corrected_dtype.native.isHidden()
+    widget.corrected_dtype.value = "input"
+    widget.correction.value = "divide"
+    widget.dark.value = 90.0
+    run_and_wait(qtbot, widget)
+    corrected = viewer.layers["lapse corrected (with flat, divide)"]
+    expected = apply_background(stack, flat.data, mode="divide", dark=90.0, dtype="input")
+    assert corrected.data.dtype == np.uint16
+    np.testing.assert_array_equal(corrected.data, expected)
+    assert [layer.name for layer in viewer.layers if "background" in layer.name] == []
+    # A lazy stack is corrected lazily, with the same values.
+    widget.image.value = viewer.add_image(
+        da.from_array(stack, chunks=(4, 48, 64)), name="lazy", multiscale=False
+    )
+    widget.background_from.value = flat
+    run_and_wait(qtbot, widget)
+    lazy = viewer.layers["lazy corrected (with flat, divide)"].data
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), expected)

@@ -72,6 +72,11 @@ class RunSettings:
     # The layer's frames where they record what fails to decode (a lazy video), and its length.
     recorded: Any = field(default=None, compare=False)
     n_layer_frames: int = 0
+    # A background given (an existing layer's data, named): applied, none estimated.
+    given_background: Any = field(default=None, compare=False)
+    given_name: str = ""
+    # The corrected stack's type: float32, or the layer's own ("input").
+    corrected_dtype: str = "float32"
 
     def method_settings(self) -> dict:
         """The settings the method uses, as the engine takes them (the others stay default)."""
@@ -124,6 +129,8 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
     from ..core.reading import InMemory, computed_dtype, plan_read_whole
     from ..engine.run import plan_background
 
+    if settings.given_background is not None:
+        return _plan_given(frames, settings)
     reading, data, steps = settings.reading, frames, []
     if settings.reads_whole_first:  # masks are made from every frame at once
         read = plan_read_whole(frames, settings.time_axis, reading)
@@ -147,6 +154,37 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
     return Plan(steps, made.result)
 
 
+def _plan_given(frames: Any, settings: RunSettings) -> Plan:
+    """A background given: the selected frames corrected with it (and masked against it)."""
+    import numpy as np
+
+    from ..core.reading import InMemory, computed_dtype, plan_read_whole
+
+    given = settings.given_background
+    shape, t = tuple(frames.shape), settings.time_axis
+    frame_shape = shape[:t] + shape[t + 1 :]
+    if tuple(np.shape(given)) not in (shape, frame_shape):
+        raise ValueError(
+            f"the background {settings.given_name!r} is {_shape(np.shape(given))}, which fits "
+            f"neither a frame of the selected frames ({_shape(frame_shape)}) nor all "
+            f"{shape[t]} of them ({_shape(shape)})"
+        )
+    data, steps = frames, []
+    if settings.reads_whole_first:
+        read = plan_read_whole(frames, t, settings.reading)
+        data = InMemory(frames.shape, computed_dtype(frames.dtype), cache(read.result))
+        steps = read.steps
+    made = _Made(data, settings, lambda: np.asarray(given))
+    steps.append(Step(made.correct))
+    if settings.mask_threshold is not None:
+        steps += made.plan_masks().steps
+    return Plan(steps, made.result)
+
+
+def _shape(shape) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
 class _Made:
     """What the steps of :func:`plan_job` make, and the job's result from them."""
 
@@ -154,6 +192,7 @@ class _Made:
         self.data, self.settings, self.made = data, settings, made
         self.corrected = None
         self.masks = None
+        self.clipped = ""  # what clipping the corrected stack met
 
     def background(self):
         made = self.made()
@@ -165,16 +204,28 @@ class _Made:
         return self.data.array() if isinstance(self.data, InMemory) else self.data
 
     def correct(self) -> None:
-        from ..engine.correction import apply_background
+        import warnings
+
+        from ..engine.correction import ClippedValuesWarning, apply_background
 
         settings = self.settings
-        self.corrected = apply_background(
-            self.frames(),
-            self.background(),
-            mode=settings.correction,
-            dark=settings.dark,
-            time_axis=settings.time_axis,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ClippedValuesWarning)
+            self.corrected = apply_background(
+                self.frames(),
+                self.background(),
+                mode=settings.correction,
+                dark=settings.dark,
+                time_axis=settings.time_axis,
+                dtype=settings.corrected_dtype,
+            )
+        for warning in caught:  # said in the status line; anything else goes on
+            if issubclass(warning.category, ClippedValuesWarning):
+                self.clipped = str(warning.message)
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
     def plan_masks(self) -> Plan:
         from ..engine.masks import plan_foreground_labels
@@ -199,8 +250,11 @@ class _Made:
         if settings.per_frame:
             drifts = self.made()[1]
             message = _drift_message(drifts, change_message(drifts))
-        background = self.background() if settings.output != OUTPUTS[1] else None
+        given = settings.given_background is not None
+        background = self.background() if settings.output != OUTPUTS[1] and not given else None
         mask = self.masks.result() if self.masks is not None else None
+        if self.clipped:
+            message = f"{message}; {self.clipped}" if message else self.clipped
         lost = self.lost_frames()
         if lost:
             said = (
@@ -268,6 +322,8 @@ def result_tag(settings: RunSettings) -> str:
     """
     from ..engine.table import METHODS
 
+    if settings.given_background is not None:
+        return f"with {settings.given_name}"
     parts = [settings.method]
     if settings.per_frame:
         parts.append("per frame")
@@ -313,9 +369,14 @@ def time_axis_doubt(layer, time_axis: int) -> str:
 
 
 def display_range(image: "np.ndarray") -> tuple:
-    """Contrast limits that show an image well: its 0.1-99.9 percentiles."""
+    """Contrast limits that show an image well: its 0.1-99.9 percentiles.
+
+    Of a lazy stack, those of its middle plane along the first axis: one read.
+    """
     import numpy as np
 
+    if hasattr(image, "compute") and image.ndim > 2:
+        image = np.asarray(image[image.shape[0] // 2])
     low, high = (float(v) for v in np.percentile(image, [0.1, 99.9]))
     if high <= low:
         low, high = float(image.min()), float(image.max())

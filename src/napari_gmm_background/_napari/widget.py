@@ -100,9 +100,9 @@ class BackgroundWidget(Container):
         self.status.native.setWordWrap(True)
         self.extend(
             [
-                self.image, self.time_axis, self.method, self.n_components,
+                self.image, self.time_axis, self.background_from, self.method, self.n_components,
                 self.first_frame, self.stop_frame, self.frame_step, self.per_frame,
-                self.output, self.correction, self.dark,
+                self.output, self.correction, self.dark, self.corrected_dtype,
                 self.foreground, self.threshold, self.min_size,
                 self.advanced, self.max_iter, self.tol, self.reg_covar,
                 self.run_button, self.cancel_button, self.status,
@@ -130,7 +130,26 @@ class BackgroundWidget(Container):
         )
 
     def _make_output_controls(self) -> None:
+        self.background_from = ComboBox(
+            label="background",
+            choices=self._background_choices,
+            tooltip=(
+                "estimate one from the selected frames, or apply an image layer (a flat-field "
+                "opened from a file, made from another stack) whose shape fits one frame, or "
+                "every frame"
+            ),
+        )
         self.output = ComboBox(label="add", choices=list(OUTPUTS), value=OUTPUTS[0])
+        self.corrected_dtype = ComboBox(
+            label="corrected type",
+            choices=["float32", "input"],
+            value="float32",
+            tooltip=(
+                "float32, or the layer's own type (uint16 stays uint16: rounded; subtracting "
+                "adds the background's maximum, rounded up, so nothing falls below zero; values "
+                "that still do not fit are clipped, and the status line says how many)"
+            ),
+        )
         self.correction = ComboBox(
             label="correction",
             choices=["subtract", "divide"],
@@ -188,8 +207,11 @@ class BackgroundWidget(Container):
             tooltip="added to every variance",
         )
 
-    def _show_what_applies(self) -> None:
+    def _show_what_applies(self, _value=None) -> None:
         """Settings that the current choices do not use stay hidden."""
+        estimating = self.background_from.value is None
+        for widget in (self.method, self.per_frame, self.output):
+            widget.visible = estimating
         self._show_mask_settings(self.foreground.value)
         self._show_correction_settings(self.output.value)
         self._on_method_changed(self.method.value)
@@ -207,6 +229,7 @@ class BackgroundWidget(Container):
             getattr(self._viewer.layers.events, event).connect(self._refresh_layers)
         self.image.changed.connect(self._warm_up)
         self.method.changed.connect(self._warm_up)
+        self.background_from.changed.connect(self._show_what_applies)
 
     # -- choices -------------------------------------------------------------
     @property
@@ -218,17 +241,18 @@ class BackgroundWidget(Container):
         self.min_size.visible = on
 
     def _show_correction_settings(self, output: str):
-        corrects = output != OUTPUTS[0]
+        corrects = output != OUTPUTS[0] or self.background_from.value is not None
         self.correction.visible = corrects
         self.dark.visible = corrects
+        self.corrected_dtype.visible = corrects
 
     def _show_advanced(self, on: bool):
         for widget in self._advanced_widgets:
             widget.visible = on
 
     def _on_method_changed(self, name: str):
-        """Offer the EM settings only to the methods that fit mixtures."""
-        fits = METHODS[name].fits_mixtures
+        """Offer the EM settings only to the methods that fit mixtures (when estimating)."""
+        fits = METHODS[name].fits_mixtures and self.background_from.value is None
         self.n_components.visible = fits
         self.advanced.visible = fits
         self._show_advanced(fits and self.advanced.value)
@@ -238,8 +262,24 @@ class BackgroundWidget(Container):
 
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
+    def _background_choices(self, _widget=None) -> list:
+        """ "estimate", or an image layer that fits one frame of the selected image, or all."""
+        choices = [("estimate", None)]
+        image = self.image.value if hasattr(self, "image") else None
+        if image is None or image.ndim < 3:
+            return choices
+        shape, t = tuple(image.data.shape), self.time_axis.value
+        if not 0 <= t < len(shape):
+            return choices
+        fits = (shape[:t] + shape[t + 1 :], shape)
+        for layer in self._image_layers():
+            if layer is not image and not layer.multiscale and tuple(layer.data.shape) in fits:
+                choices.append((layer.name, layer))
+        return choices
+
     def _refresh_layers(self, _event=None):
         self.image.reset_choices()
+        self.background_from.reset_choices()
 
     def _on_image_changed(self, layer):
         if layer is None:
@@ -247,12 +287,14 @@ class BackgroundWidget(Container):
         self.time_axis.max = max(layer.ndim - 1, 0)
         self.time_axis.value = default_time_axis(layer)
         self._check_time_axis()
+        self.background_from.reset_choices()
 
     def _check_time_axis(self, _value=None):
         """Say so, before any run, when the time axis looks like the wrong one."""
         layer = self.image.value
         if layer is None or not self._alive():
             return
+        self.background_from.reset_choices()
         doubt = time_axis_doubt(layer, self.time_axis.value)
         if doubt or self.status.value == self._axis_doubt:  # a new doubt, or the old one gone
             self.status.value = doubt
@@ -397,6 +439,7 @@ class BackgroundWidget(Container):
             reading = self._reading(layer, frames, time_axis)
         scale = tuple(layer.scale)
         translate = tuple(layer.translate)
+        given = self.background_from.value
         settings = RunSettings(
             layer_name=layer.name,
             rgb=layer.rgb,
@@ -410,8 +453,8 @@ class BackgroundWidget(Container):
             mask_threshold=self.threshold.value if self.foreground.value else None,
             scale=scale,
             translate=translate,
-            per_frame=self.per_frame.value,
-            output=self.output.value,
+            per_frame=self.per_frame.value and given is None,
+            output=self.output.value if given is None else OUTPUTS[1],
             correction=self.correction.value,
             dark=self.dark.value,
             min_size=self.min_size.value,
@@ -422,6 +465,9 @@ class BackgroundWidget(Container):
             reading=reading,
             recorded=data if hasattr(data, "lost") else None,
             n_layer_frames=n_frames,
+            given_background=None if given is None else np.asarray(given.data),
+            given_name="" if given is None else given.name,
+            corrected_dtype=self.corrected_dtype.value,
         )
         return frames, settings
 
@@ -447,8 +493,10 @@ class BackgroundWidget(Container):
         in_blocks = reads_in_blocks(
             method, layout, per_frame=self.per_frame.value, keep_model=False
         )
-        # Masks are made from every frame at once too (RunSettings.reads_whole_first).
-        whole = not in_blocks or self.foreground.value
+        # Masks are made from every frame at once too (RunSettings.reads_whole_first);
+        # a background given is applied lazily.
+        estimating = self.background_from.value is None
+        whole = (estimating and not in_blocks) or self.foreground.value
         size = math.prod(frames.shape) * reading.itemsize
         if whole and size > budget:
             why = (
