@@ -232,7 +232,7 @@ class _Run:
         frame_shape = shape[: self.time_axis] + shape[self.time_axis + 1 :]
         if given.shape not in (tuple(shape), frame_shape):
             raise InputError(
-                f"{self.label}: the background {self.args.background} is {_shape(given.shape)}, "
+                f"the background {self.args.background} is {_shape(given.shape)}, "
                 f"which fits neither a frame of this input ({_shape(frame_shape)}) nor its "
                 f"{shape[self.time_axis]} frames ({_shape(shape)}); nothing was written for it"
             )
@@ -407,7 +407,10 @@ class _Run:
             frames += f" ({self.axes})"
         if args.given_background is not None:
             corrected = self._corrected(targets)
-            return f"{self.label}: {frames} corrected with {args.background}{corrected}"
+            return (
+                f"{self.label}: {frames} corrected with {args.background} in {seconds:.1f} s"
+                f"{corrected}"
+            )
         said = (
             f"{self.label}: {frames} -> {self.files.target} "
             f"({args.method}{', per frame' if args.per_frame else ''}) in {seconds:.1f} s"
