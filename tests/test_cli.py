@@ -635,3 +635,19 @@ def test_an_imagej_hyperstack_keeps_its_channels_axes_and_pixel_size(tmp_path, c
         assert written.calibration.unit == "µm"
     # one channel's background is the background of that channel alone
     np.testing.assert_array_equal(background[1], extract_background(channels[1]))
+
+
+def test_a_given_background_per_frame_applies_frame_by_frame(slide):
+    import tifffile
+
+    from napari_gmm_background import apply_background
+    from napari_gmm_background.io.images import read_tiff_stack
+
+    _, stacks = slide
+    stack = read_tiff_stack(stacks[0])
+    per_frame = extract_background(stack, method="fluorescence", per_frame=True)
+    tifffile.imwrite(stacks[0].parent / "bgs.tif", per_frame, photometric="minisblack")
+    out = stacks[0].parent / "c.tif"
+    args = [str(stacks[0]), "--background", str(stacks[0].parent / "bgs.tif")]
+    assert main(args + ["--corrected-out", str(out), "-q"]) == 0
+    np.testing.assert_array_equal(read_tiff_stack(out), apply_background(stack, per_frame))
