@@ -204,28 +204,18 @@ class _Made:
         return self.data.array() if isinstance(self.data, InMemory) else self.data
 
     def correct(self) -> None:
-        import warnings
-
-        from ..engine.correction import ClippedValuesWarning, apply_background
+        from ..engine.correction import apply_background_saying_clips
 
         settings = self.settings
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ClippedValuesWarning)
-            self.corrected = apply_background(
-                self.frames(),
-                self.background(),
-                mode=settings.correction,
-                dark=settings.dark,
-                time_axis=settings.time_axis,
-                dtype=settings.corrected_dtype,
-            )
-        for warning in caught:  # said in the status line; anything else goes on
-            if issubclass(warning.category, ClippedValuesWarning):
-                self.clipped = str(warning.message)
-            else:
-                warnings.warn_explicit(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
+        self.corrected, clipped = apply_background_saying_clips(
+            self.frames(),
+            self.background(),
+            mode=settings.correction,
+            dark=settings.dark,
+            time_axis=settings.time_axis,
+            dtype=settings.corrected_dtype,
+        )
+        self.clipped = clipped or ""  # said in the status line
 
     def plan_masks(self) -> Plan:
         from ..engine.masks import plan_foreground_labels

@@ -364,24 +364,15 @@ class _Run:
 
     def _write_corrected(self, frames: np.ndarray, background=None) -> None:
         """The frames with the background (estimated, or given) applied, in the asked-for type."""
-        import warnings
-
-        from ..engine.correction import ClippedValuesWarning, apply_background, correction_offset
+        from ..engine.correction import apply_background_saying_clips, correction_offset
         from ..io.images import encode_stack
 
         args = self.args
         background = self.background() if background is None else background
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ClippedValuesWarning)
-            corrected = apply_background(
-                frames, background, mode=args.correction, dark=args.dark,
-                time_axis=self.time_axis, dtype=args.corrected_dtype,
-            )  # fmt: skip
-        clipped = [w for w in caught if issubclass(w.category, ClippedValuesWarning)]
-        for other in caught:
-            if other not in clipped:
-                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-        self.clipped = str(clipped[0].message) if clipped else None
+        corrected, self.clipped = apply_background_saying_clips(
+            frames, background, mode=args.correction, dark=args.dark,
+            time_axis=self.time_axis, dtype=args.corrected_dtype,
+        )  # fmt: skip
         self.offset = correction_offset(background, mode=args.correction, dtype=corrected.dtype)
         encode_stack(self.files.corrected, corrected, self.axes, self.calibration)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,14 @@ from ..core.layout import NON_FINITE_MESSAGE, check_time_axis
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["DTYPES", "MODES", "ClippedValuesWarning", "apply_background", "correction_offset"]
+__all__ = [
+    "DTYPES",
+    "MODES",
+    "ClippedValuesWarning",
+    "apply_background",
+    "apply_background_saying_clips",
+    "correction_offset",
+]
 
 MODES = ("subtract", "divide")
 # The types a correction is returned in: float32, or the data's own.
@@ -178,6 +185,26 @@ def _as_type(values: np.ndarray, dtype: np.dtype, offset: int) -> np.ndarray:
             stacklevel=3,
         )
     return np.clip(rounded, low, high).astype(dtype)
+
+
+def apply_background_saying_clips(data, background, **options) -> "tuple[Any, str | None]":
+    """:func:`apply_background`, and what clipped as a sentence (None if nothing did).
+
+    For callers that report it (the command line's summary, the widget's
+    status line) instead of showing a warning; other warnings go on.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClippedValuesWarning)
+        corrected = apply_background(data, background, **options)
+    clipped = None
+    for warning in caught:
+        if issubclass(warning.category, ClippedValuesWarning):
+            clipped = str(warning.message)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return corrected, clipped
 
 
 def _correct_block(block, *, correct, background, block_info=None):
