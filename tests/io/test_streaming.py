@@ -163,3 +163,16 @@ def test_a_damaged_video_streams_the_frames_that_decode_as_in_memory(
     # Planned again once the loss showed: every step counted, the last total the real one.
     assert [s.done for s in steps] == list(range(1, len(steps) + 1))
     assert steps[-1].total == len(steps)
+
+
+def test_a_video_of_predicted_frames_streams_from_two_decoders_as_in_memory(
+    tmp_path, refinement_of_few_frames
+):
+    """The second decoder seeks to the middle of the video: with an inter-frame codec
+    (MPEG-4 part 2, keyframes far apart) it must land on the very frame a sequential
+    read gives, so that the halves together are the video."""
+    frames, _ = synthetic_traffic(n_frames=150, height=48, width=64, seed=24)
+    path = write_video(tmp_path / "road.mp4", frames, fourcc="mp4v")
+    decoded = read_video(path)
+    streamed = video_background(path, memory_budget=decoded.nbytes // 2)
+    np.testing.assert_array_equal(streamed, extract_background(decoded))
