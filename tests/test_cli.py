@@ -651,3 +651,28 @@ def test_a_given_background_per_frame_applies_frame_by_frame(slide):
     args = [str(stacks[0]), "--background", str(stacks[0].parent / "bgs.tif")]
     assert main(args + ["--corrected-out", str(out), "-q"]) == 0
     np.testing.assert_array_equal(read_tiff_stack(out), apply_background(stack, per_frame))
+
+
+def test_masks_of_a_long_video_streamed_by_the_default_are_those_in_memory(tmp_path, monkeypatch):
+    """The default streams it from two decoders, whose frames also measure the masks' noise."""
+    import cv2
+
+    from napari_gmm_background import foreground_labels
+    from napari_gmm_background.methods import motion
+
+    monkeypatch.setattr(motion, "MAX_REFINE_SAMPLES", 16 * 48 * 64)  # as for big stacks
+    monkeypatch.setattr(motion, "MIN_REFINE_FRAMES", 16)
+    frames, _ = synthetic_traffic(n_frames=150, height=48, width=64, seed=25)
+    path = write_video(tmp_path / "long.avi", frames)
+    frames = read_video(path)
+    budget = str(frames.nbytes // 2)  # the default's reservoirs fit; the frames do not
+    args = [str(path), "-o", str(tmp_path / "bg.png"), "--foreground-out", str(tmp_path / "m")]
+    assert main(args + ["--memory-budget", budget, "-q"]) == 0
+    background = read_image(tmp_path / "bg.png")
+    np.testing.assert_array_equal(background, extract_background(frames))
+    expected = foreground_labels(frames, background) > 0
+    masks = [
+        cv2.imread(str(p), cv2.IMREAD_UNCHANGED) > 127 for p in sorted((tmp_path / "m").iterdir())
+    ]
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(np.stack(masks), expected)
