@@ -497,11 +497,12 @@ class _StackFit:
             shape, dtype = self.source.shape[1:], self.source.dtype
             cells = self.grid + (self.n_kept, self.cell, self.cell * self.n_colours)
             streams = self.source.streams
-            self.kept = np.empty((len(streams), *cells), dtype=dtype)
+            # Each share's kept frames, a cell's side by side (merged into self.kept at the end).
+            self.kept_cells = np.empty((len(streams), *cells), dtype=dtype)
             self.refine = np.empty((self.n_refine, *shape), dtype=dtype)
             self.shares = [
                 _SharePass(self, stream, kept)
-                for stream, kept in zip(streams, self.kept, strict=True)
+                for stream, kept in zip(streams, self.kept_cells, strict=True)
             ]
             self.scoring = True
         shares = self.shares
@@ -528,12 +529,11 @@ class _StackFit:
         bests = np.stack([share.best for share in shares])
         slots = np.stack([share.slots for share in shares])
         offered = np.array([share.n_offered for share in shares], dtype=np.int64)
-        planes = np.empty((n_kept, self.height, self.width * self.n_colours), dtype=self.kept.dtype)
-        merge = partial(
-            _motion_kernels.merge_kept, bests, slots, offered, self.kept, self.cell, planes
-        )
+        cells = self.kept_cells
+        planes = np.empty((n_kept, self.height, self.width * self.n_colours), dtype=cells.dtype)
+        merge = partial(_motion_kernels.merge_kept, bests, slots, offered, cells, self.cell, planes)
         in_parts(0, grid[0], merge)
-        del self.shares
+        del self.shares, self.kept_cells, cells
         self.kept = planes.reshape(n_kept, self.height, self.width, self.n_colours)
         # Where the second pass finds each cell's kept frames: plane j holds its j-th stillest.
         self.kept_index = np.empty(grid + (n_kept,), dtype=np.int32)
