@@ -127,16 +127,36 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
     a :class:`JobResult`.
     """
     from ..core.reading import InMemory, computed_dtype, plan_read_whole
-    from ..engine.run import plan_background
 
-    if settings.given_background is not None:
-        return _plan_given(frames, settings)
+    given = settings.given_background
+    if given is not None:  # applied as it is: checked now, before anything is read
+        from ..engine.correction import check_background_fits
+
+        name = f"the background {settings.given_name!r}"
+        check_background_fits(given.shape, frames.shape, time_axis=settings.time_axis, name=name)
     reading, data, steps = settings.reading, frames, []
     if settings.reads_whole_first:  # masks are made from every frame at once
         read = plan_read_whole(frames, settings.time_axis, reading)
         data = InMemory(frames.shape, computed_dtype(frames.dtype), cache(read.result))
         reading, steps = None, read.steps
-    run = plan_background(
+    if given is None:
+        run = _plan_estimate(data, reading, settings)
+        made = _Made(data, settings, cache(run.result))
+        steps += run.steps
+    else:
+        made = _Made(data, settings, lambda: given)
+    if settings.output != OUTPUTS[0]:  # always so with a background given
+        steps.append(Step(made.correct))
+    if settings.mask_threshold is not None:
+        steps += made.plan_masks().steps
+    return Plan(steps, made.result)
+
+
+def _plan_estimate(data: Any, reading: Any, settings: RunSettings) -> Plan:
+    """The engine's plan of the background of the selected frames (as extract_background)."""
+    from ..engine.run import plan_background
+
+    return plan_background(
         data,
         method=settings.method,
         time_axis=settings.time_axis,
@@ -145,44 +165,6 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
         reading=reading,
         **settings.method_settings(),
     )
-    made = _Made(data, settings, cache(run.result))
-    steps += run.steps
-    if settings.output != OUTPUTS[0]:
-        steps.append(Step(made.correct))
-    if settings.mask_threshold is not None:
-        steps += made.plan_masks().steps
-    return Plan(steps, made.result)
-
-
-def _plan_given(frames: Any, settings: RunSettings) -> Plan:
-    """A background given: the selected frames corrected with it (and masked against it)."""
-    import numpy as np
-
-    from ..core.reading import InMemory, computed_dtype, plan_read_whole
-
-    given = settings.given_background
-    shape, t = tuple(frames.shape), settings.time_axis
-    frame_shape = shape[:t] + shape[t + 1 :]
-    if tuple(np.shape(given)) not in (shape, frame_shape):
-        raise ValueError(
-            f"the background {settings.given_name!r} is {_shape(np.shape(given))}, which fits "
-            f"neither a frame of the selected frames ({_shape(frame_shape)}) nor all "
-            f"{shape[t]} of them ({_shape(shape)})"
-        )
-    data, steps = frames, []
-    if settings.reads_whole_first:
-        read = plan_read_whole(frames, t, settings.reading)
-        data = InMemory(frames.shape, computed_dtype(frames.dtype), cache(read.result))
-        steps = read.steps
-    made = _Made(data, settings, lambda: np.asarray(given))
-    steps.append(Step(made.correct))
-    if settings.mask_threshold is not None:
-        steps += made.plan_masks().steps
-    return Plan(steps, made.result)
-
-
-def _shape(shape) -> str:
-    return " x ".join(str(n) for n in shape)
 
 
 class _Made:

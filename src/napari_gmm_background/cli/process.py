@@ -147,12 +147,16 @@ class _Run:
 
     @property
     def frame_axes(self) -> str:
-        return self.axes[: self.time_axis] + self.axes[self.time_axis + 1 :]
+        from ..io.tiff import frame_axes
+
+        return frame_axes(self.axes, self.time_axis)
 
     @property
     def plain(self) -> bool:
         """One image (grey or colour) per frame."""
-        return self.frame_axes in ("YX", "YXS")
+        from ..io.tiff import is_plain
+
+        return is_plain(self.frame_axes)
 
     def plan(self, source: "Path | None", budget: int) -> Plan:
         """The plan of the input: its background, then its outputs."""
@@ -228,14 +232,15 @@ class _Run:
 
     def _check_given_fits(self, shape: tuple) -> None:
         """InputError naming both shapes where the given background fits neither a frame nor all."""
-        given = self.args.given_background
-        frame_shape = shape[: self.time_axis] + shape[self.time_axis + 1 :]
-        if given.shape not in (tuple(shape), frame_shape):
-            raise InputError(
-                f"the background {self.args.background} is {_shape(given.shape)}, "
-                f"which fits neither a frame of this input ({_shape(frame_shape)}) nor its "
-                f"{shape[self.time_axis]} frames ({_shape(shape)}); nothing was written for it"
+        from ..engine.correction import check_background_fits
+
+        name = f"the background {self.args.background}"
+        try:
+            check_background_fits(
+                self.args.given_background.shape, shape, time_axis=self.time_axis, name=name
             )
+        except ValueError as error:
+            raise InputError(f"{error}; nothing was written for it") from None
 
     def _plan_video(self, source: Path, budget: int) -> Plan:
         """Decoded into memory when the frames fit the budget; streamed otherwise."""
@@ -467,10 +472,6 @@ class _Masks:
                 "for the masks"
             )
         run.n_masks = writer.count
-
-
-def _shape(shape: tuple) -> str:
-    return " x ".join(str(n) for n in shape)
 
 
 def _noise_of(frames: np.ndarray):

@@ -28,6 +28,7 @@ __all__ = [
     "ClippedValuesWarning",
     "apply_background",
     "apply_background_saying_clips",
+    "check_background_fits",
     "correction_offset",
 ]
 
@@ -38,6 +39,32 @@ DTYPES = ("float32", "input")
 
 class ClippedValuesWarning(UserWarning):
     """Corrected values fell outside the range of the data's integer type and were clipped."""
+
+
+def check_background_fits(
+    background_shape: tuple, data_shape: tuple, *, time_axis: int = 0, name: str = "the background"
+) -> bool:
+    """Whether a background of ``background_shape`` is one per frame of the data (else one image).
+
+    ValueError naming both shapes where it fits neither one frame of data of
+    ``data_shape`` (time on ``time_axis``) nor all of them: the one check of
+    :func:`apply_background`, and of callers that check before the frames are
+    read (the command line's ``--background``, the widget's background layer).
+    """
+    shape = tuple(data_shape)
+    frame_shape = shape[:time_axis] + shape[time_axis + 1 :]
+    if tuple(background_shape) == shape:
+        return True
+    if tuple(background_shape) == frame_shape:
+        return False
+    raise ValueError(
+        f"{name} is {_shape(background_shape)}, which fits neither a frame "
+        f"({_shape(frame_shape)}) nor all {shape[time_axis]} frames ({_shape(shape)})"
+    )
+
+
+def _shape(shape: tuple) -> str:
+    return " x ".join(str(n) for n in shape)
 
 
 def correction_offset(background: "ArrayLike", *, mode: str = "subtract", dtype="uint16") -> int:
@@ -122,18 +149,13 @@ def apply_background(
     shape = tuple(np.shape(data))
     check_time_axis(time_axis, len(shape))
     time_axis %= len(shape)
-    image_shape = shape[:time_axis] + shape[time_axis + 1 :]
-    if background.shape not in (shape, image_shape):
-        raise ValueError(
-            f"the background's shape {background.shape} fits neither the data {shape} "
-            f"(one per frame) nor one of its frames {image_shape}"
-        )
+    per_frame = check_background_fits(background.shape, shape, time_axis=time_axis)
     if background.dtype.kind not in "iuf":
         raise TypeError(f"background must hold numbers, got dtype {background.dtype}")
     background = background.astype(np.float32)
     if not np.isfinite(background).all():
         raise ValueError("background: " + NON_FINITE_MESSAGE)
-    if background.shape == image_shape:
+    if not per_frame:
         background = np.expand_dims(background, time_axis)
     scale = 1.0
     if mode == "divide":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Calibration", "TiffStack", "read_tiff", "write_tiff"]
+__all__ = ["Calibration", "TiffStack", "frame_axes", "is_plain", "read_tiff", "write_tiff"]
 
 # The axes of an image, as tifffile names them: rows, columns, samples (RGB).
 _IMAGE_AXES = "YXS"
@@ -58,19 +58,24 @@ class TiffStack:
         raise ValueError(f"its axes are {self.axes}: one image (per channel), no frames")
 
     @property
-    def rgb(self) -> bool:
-        """Whether the last axis is colour samples (RGB or RGBA)."""
-        return self.axes.endswith("S") and self.data.shape[-1] in (3, 4)
-
-    @property
     def frame_axes(self) -> str:
         """The axes of one frame: the stack's without its time axis."""
-        return self.axes[: self.time_axis] + self.axes[self.time_axis + 1 :]
+        return frame_axes(self.axes, self.time_axis)
 
     @property
     def is_plain(self) -> bool:
         """One image (grey or colour) per frame: no channel or Z axis besides time."""
-        return self.frame_axes in ("YX", "YXS")
+        return is_plain(self.frame_axes)
+
+
+def frame_axes(axes: str, time_axis: int) -> str:
+    """The axes of one frame of a stack of ``axes``: all but its time axis."""
+    return axes[:time_axis] + axes[time_axis + 1 :]
+
+
+def is_plain(frame_axes: str) -> bool:
+    """Whether frames of these axes are one image each, grey or colour (no C or Z)."""
+    return frame_axes in ("YX", "YXS")
 
 
 def read_tiff(path: "str | Path") -> TiffStack:
@@ -114,8 +119,9 @@ def _read_with_opencv(path: Path) -> np.ndarray:
         raise InputError(f"cannot read {path} as a TIFF stack")
     if any(page.shape != pages[0].shape for page in pages):
         raise InputError(f"{path}: pages differ in size")
-    stack = np.stack(pages)
-    return stack[..., ::-1] if stack.ndim == 4 and stack.shape[-1] == 3 else stack
+    from .images import _bgr_to_rgb
+
+    return _bgr_to_rgb(np.stack(pages))
 
 
 def _calibration(tif) -> Calibration:
