@@ -355,7 +355,6 @@ class _Decoder:
 
     def _decode(self) -> None:
         """The decoding thread: every frame in order, as (t, ring slot or None if lost)."""
-        import cv2
 
         from .video import DecodeReport, decode_positions, open_capture
 
@@ -363,9 +362,7 @@ class _Decoder:
         positions = stack.indices[frames.start : frames.stop]
         capture = None
         try:
-            capture = open_capture(stack.path)
-            if positions[0]:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, positions[0])
+            capture = open_capture(stack.path, at=positions[0])
             report = DecodeReport(stack.info.path, stack.info.n_frames, end=positions[0])
             in_hand: "list[int]" = []  # the slot the next frame decodes into
 

@@ -208,8 +208,8 @@ class VideoInfo:
         }
 
 
-def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
-    """An opened ``cv2.VideoCapture``; FileNotFoundError or VideoReadError if not."""
+def open_capture(path: "str | os.PathLike", at: int = 0) -> "cv2.VideoCapture":
+    """An open ``cv2.VideoCapture`` at frame ``at``; FileNotFoundError or VideoReadError if not."""
     import cv2
 
     path = os.fspath(path)
@@ -222,6 +222,8 @@ def open_capture(path: "str | os.PathLike") -> "cv2.VideoCapture":
     if not capture.isOpened():
         capture.release()
         raise VideoReadError(f"cannot open {path} as a video (unknown format or corrupt file)")
+    if at:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, at)
     return capture
 
 
@@ -490,12 +492,9 @@ def _decode_range(path: str, start: int, stop: int, shape: tuple, rgb: bool) -> 
 
 def _decode_range_reporting(path: str, start: int, stop: int, shape: tuple, rgb: bool):
     """:func:`_decode_range` without the warning: the frames and what decoding met."""
-    import cv2
 
-    capture = open_capture(path)
+    capture = open_capture(path, at=start)
     try:
-        if start:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
         frames = np.zeros((stop - start,) + shape, dtype=np.uint8)
         report = DecodeReport(path, stop, end=start)
         for position, frame in decode_positions(capture, iter(range(start, stop)), report, rgb=rgb):
