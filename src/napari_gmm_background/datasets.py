@@ -13,23 +13,27 @@ import numpy as np
 
 __all__ = [
     "DRIFTS",
-    "FluorescenceMovie",
+    "CONTRASTS",
+    "MicroscopyMovie",
+    "fields_of_view",
     "fluorescence_movie",
     "synthetic_fluorescence",
     "synthetic_foliage",
     "synthetic_lingering",
     "synthetic_timelapse",
     "synthetic_traffic",
+    "transmitted_light_movie",
 ]
 
 
 # What each parameter of the generators is, for their checks.
-_SIZES = ("n_frames", "height", "width")
+_SIZES = ("n_frames", "height", "width", "n_fields")
 _COUNTS = ("n_cells", "n_lanes", "vehicles_per_lane", "n_leaves")
 _AMOUNTS = (
     "noise", "photons", "offset", "adu_per_photon", "read_noise", "linger", "cover",
     "bleaching", "lamp_change",
 )  # fmt: skip
+_OPTIONAL_AMOUNTS = ("absorption", "halo")  # None: the contrast's own
 
 
 def _checked(generator):
@@ -49,7 +53,7 @@ def _checked(generator):
                 check_count(name, value)
             elif name in _COUNTS:
                 check_count(name, value, minimum=0)
-            elif name in _AMOUNTS:
+            elif name in _AMOUNTS or (name in _OPTIONAL_AMOUNTS and value is not None):
                 check_number(name, value)
             elif name == "seed":
                 check_seed(name, value)
@@ -263,17 +267,17 @@ def synthetic_lingering(
     return frames, background
 
 
-class FluorescenceMovie(NamedTuple):
-    """A synthetic fluorescence time-lapse and everything true about it."""
+class MicroscopyMovie(NamedTuple):
+    """A synthetic microscopy stack and everything true about it."""
 
     frames: np.ndarray
     """(T, Y, X) uint16, as the camera recorded it."""
     background: np.ndarray
     """(T, Y, X) float32: each frame's expected value without cells, in ADU."""
     cells: np.ndarray
-    """(T, Y, X) bool: where cells add at least the noise's standard deviation."""
+    """(T, Y, X) bool: where cells change the light by at least the noise's standard deviation."""
     touched: np.ndarray
-    """(Y, X) bool: where a cell ever added a photon; elsewhere only noise."""
+    """(Y, X) bool: where a cell ever changed the light by a photon; elsewhere only noise."""
     gain: np.ndarray
     """(T,) the illumination of each frame relative to the first (bleaching, lamp)."""
     change_frames: tuple
@@ -298,7 +302,7 @@ def fluorescence_movie(
     bleaching: float = 0.3,
     lamp_change: float = 1.3,
     seed: int = 0,
-) -> FluorescenceMovie:
+) -> MicroscopyMovie:
     """A fluorescence time-lapse as a camera records it, static or drifting.
 
     The scene: background fluorescence of ``photons`` per pixel and frame,
@@ -316,7 +320,7 @@ def fluorescence_movie(
 
     Returns
     -------
-    FluorescenceMovie
+    MicroscopyMovie
         The frames, each frame's true background, the cells, the gain
         per frame and the change frames.
     """
@@ -344,7 +348,7 @@ def fluorescence_movie(
         image = offset + adu_per_photon * counts + rng.normal(0, read_noise, light.shape)
         frames[t] = np.clip(np.rint(image), 0, 65535)
         backgrounds[t] = offset + adu_per_photon * light
-    return FluorescenceMovie(
+    return MicroscopyMovie(
         frames,
         backgrounds,
         cell_masks,
@@ -354,8 +358,11 @@ def fluorescence_movie(
     )
 
 
-def _slide(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, photons: float):
-    """The slide's light at a focus: vignetted, textured, under dust, with bright debris."""
+def _slide(rng, yy: np.ndarray, xx: np.ndarray, photons: float, *, debris_absorbs: bool = False):
+    """The slide's light at a focus: vignetted, textured, under dust, with debris.
+
+    Debris glows (fluorescence), or, lit from behind, is dark.
+    """
     height, width = yy.shape
     radius2 = ((yy - height / 2) / height) ** 2 + ((xx - width / 2) / width) ** 2
     base = photons * (1.0 - 0.8 * radius2) * (0.85 + 0.3 * _smooth_texture(rng, height, width, 32))
@@ -376,7 +383,11 @@ def _slide(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, photons: fl
             out *= 1.0 - 0.35 / defocus * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2))
         for cy, cx, r, bright in debris:
             r2 = (r * defocus) ** 2
-            out += bright / defocus**2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2))
+            spot = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r2)) / defocus**2
+            if debris_absorbs:  # as dark as the debris of fluorescence is bright
+                out *= 1 - 0.6 * bright / 600 * spot
+            else:
+                out += bright * spot
         return out
 
     return scene
@@ -411,34 +422,197 @@ def _cells(rng: np.random.Generator, n_cells: int, n_frames: int, height: int, w
     return cells
 
 
-def _cells_light(cells: list, t: int, gain: float, rng, yy, xx, touched, expected) -> np.ndarray:
-    """The light the cells add in frame ``t``, once moved (and divided), also into ``expected``.
+def _move_cells(cells: list, t: int, rng, shape: tuple) -> list:
+    """Each cell one frame on (dividing into two daughters that move apart at its time).
 
-    Marks ``touched`` where a cell adds a photon or more.
+    Returns the cells seen in frame ``t``: a daughter born in it shows from the next.
     """
-    height, width = yy.shape
-    added_light = np.zeros((height, width))
-    for cell in list(cells):
-        if t == cell["divides"]:  # two daughters move apart
+    seen = list(cells)
+    for cell in seen:
+        if t == cell["divides"]:
             cell["divides"] = -1
             cell["radius"] *= 0.8
             twin = dict(cell, velocity=-cell["velocity"] + rng.normal(0, 0.3, 2))
             cell["velocity"] = cell["velocity"] + rng.normal(0, 0.3, 2)
             cells.append(twin)
-        cell["position"] = (cell["position"] + cell["velocity"]) % (height, width)
+        cell["position"] = (cell["position"] + cell["velocity"]) % shape
+    return seen
+
+
+def _cell_patches(cells: list, yy: np.ndarray, xx: np.ndarray, reach: float = 3.0):
+    """Each cell's patch of the image: (cell, rows, cols, dy, dx) from its centre."""
+    height, width = yy.shape
+    for cell in cells:
         cy, cx = cell["position"]
-        r = cell["radius"]
-        reach = int(3 * r) + 1
-        rows = slice(max(0, int(cy) - reach), min(height, int(cy) + reach + 1))
-        cols = slice(max(0, int(cx) - reach), min(width, int(cx) + reach + 1))
-        dy, dx = yy[rows, cols] - cy, xx[rows, cols] - cx
-        body = np.exp(-(dy**2 + dx**2) / (2 * r**2))
-        texture = 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
-        added = cell["brightness"] * gain * body * texture
+        r = int(reach * cell["radius"]) + 1
+        rows = slice(max(0, int(cy) - r), min(height, int(cy) + r + 1))
+        cols = slice(max(0, int(cx) - r), min(width, int(cx) + r + 1))
+        yield cell, rows, cols, yy[rows, cols] - cy, xx[rows, cols] - cx
+
+
+def _texture(cell: dict, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    return 0.8 + 0.2 * np.sin(dx / 2.0 + cell["phase"]) * np.cos(dy / 2.5)
+
+
+def _cells_light(cells: list, t: int, gain: float, rng, yy, xx, touched, expected) -> np.ndarray:
+    """The light the cells add in frame ``t``, once moved (and divided), also into ``expected``.
+
+    Marks ``touched`` where a cell adds a photon or more.
+    """
+    seen = _move_cells(cells, t, rng, yy.shape)
+    added_light = np.zeros(yy.shape)
+    for cell, rows, cols, dy, dx in _cell_patches(seen, yy, xx):
+        body = np.exp(-(dy**2 + dx**2) / (2 * cell["radius"] ** 2))
+        added = cell["brightness"] * gain * body * _texture(cell, dy, dx)
         expected[rows, cols] += added
         added_light[rows, cols] += added
         touched[rows, cols] |= added >= 1.0
     return added_light
+
+
+def _cells_transmission(cells: list, t: int, rng, yy, xx, absorption: float, halo: float):
+    """The share of the light that passes the cells in frame ``t``, once moved.
+
+    A cell's body takes away up to ``absorption`` of the light (its texture
+    more or less); just outside its edge, light it scatters brightens a
+    ring by up to ``halo`` (the halo of phase contrast, faint in bright field).
+    """
+    seen = _move_cells(cells, t, rng, yy.shape)
+    passed = np.ones(yy.shape)
+    for cell, rows, cols, dy, dx in _cell_patches(seen, yy, xx, reach=2.0):
+        r = cell["radius"]
+        distance = np.sqrt(dy**2 + dx**2)
+        body = 1.0 / (1.0 + np.exp((distance - r) / 1.2))  # a soft-edged disk
+        ring = np.exp(-0.5 * ((distance - r - 2.5) / 1.5) ** 2)
+        strength = cell["brightness"] / 1500  # cells differ in density as in brightness
+        factor = (1 - absorption * strength * body * _texture(cell, dy, dx)) * (
+            1 + halo * strength * ring
+        )
+        passed[rows, cols] *= factor
+    return passed
+
+
+CONTRASTS = {"brightfield": (0.45, 0.08), "phase": (0.45, 0.6)}
+
+
+@_checked
+def transmitted_light_movie(
+    n_frames: int = 200,
+    height: int = 512,
+    width: int = 512,
+    *,
+    contrast: str = "brightfield",
+    n_cells: int = 40,
+    photons: float = 3000.0,
+    absorption: "float | None" = None,
+    halo: "float | None" = None,
+    offset: float = 100.0,
+    adu_per_photon: float = 1.0,
+    read_noise: float = 3.0,
+    seed: int = 0,
+) -> MicroscopyMovie:
+    """A transmitted-light time-lapse (bright field, phase contrast): cells take light away.
+
+    The slide of :func:`fluorescence_movie` (vignetting, dust), lit from
+    behind by ``photons`` per pixel and frame, its debris dark; the same
+    crawling, dividing cells, each absorbing up to ``absorption`` of the
+    light in its body and scattering a bright ``halo`` around its edge.
+    ``contrast`` sets both: "brightfield" (0.45 absorbed, a faint 8 %
+    halo) or "phase" (0.45 and a 60 % halo: foreground both darker and
+    brighter than the background). Photon (Poisson) and read noise as
+    there; uint16.
+
+    Returns
+    -------
+    MicroscopyMovie
+        Static: every frame's background is the same.
+    """
+    if contrast not in CONTRASTS:
+        raise ValueError(f"contrast must be one of {tuple(CONTRASTS)}, got {contrast!r}")
+    default_absorption, default_halo = CONTRASTS[contrast]
+    absorption = default_absorption if absorption is None else absorption
+    halo = default_halo if halo is None else halo
+    if absorption > 1:
+        raise ValueError(f"absorption must be at most 1 (all the light), got {absorption!r}")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    light = _slide(rng, yy, xx, photons, debris_absorbs=True)(1.0)
+    cells = _cells(rng, n_cells, n_frames, height, width)
+    frames = np.empty((n_frames, height, width), dtype=np.uint16)
+    cell_masks = np.zeros((n_frames, height, width), dtype=bool)
+    touched = np.zeros((height, width), dtype=bool)
+    noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
+    for t in range(n_frames):
+        expected = light * _cells_transmission(cells, t, rng, yy, xx, absorption, halo)
+        change = adu_per_photon * np.abs(expected - light)
+        cell_masks[t] = change >= noise_std
+        touched |= change >= adu_per_photon
+        image = (
+            offset + adu_per_photon * rng.poisson(expected) + rng.normal(0, read_noise, light.shape)
+        )
+        frames[t] = np.clip(np.rint(image), 0, 65535)
+    background = (offset + adu_per_photon * light).astype(np.float32)
+    return MicroscopyMovie(
+        frames,
+        np.broadcast_to(background, frames.shape),
+        cell_masks,
+        touched,
+        np.ones(n_frames),
+        (),
+    )
+
+
+@_checked
+def fields_of_view(
+    n_fields: int = 60,
+    height: int = 512,
+    width: int = 512,
+    *,
+    n_cells: int = 40,
+    photons: float = 300.0,
+    offset: float = 100.0,
+    adu_per_photon: float = 2.0,
+    read_noise: float = 3.0,
+    seed: int = 0,
+) -> MicroscopyMovie:
+    """Fields of view of one fluorescence slide: the same flat-field, other cells in every frame.
+
+    A tiled acquisition (the flat-field case): the slide's light of
+    :func:`fluorescence_movie` (vignetting, dust, debris) is the same in
+    every field, while each field shows ``n_cells`` cells of its own at
+    random places. No frame follows from the one before, so nothing moves
+    between them: a pixel is covered in some fields and clear in the others.
+
+    Returns
+    -------
+    MicroscopyMovie
+        One frame per field; every frame's background is the same.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    light = _slide(rng, yy, xx, photons)(1.0)
+    frames = np.empty((n_fields, height, width), dtype=np.uint16)
+    cell_masks = np.zeros((n_fields, height, width), dtype=bool)
+    touched = np.zeros((height, width), dtype=bool)
+    noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
+    for t in range(n_fields):
+        cells = _cells(rng, n_cells, 1, height, width)
+        expected = light.copy()
+        added = _cells_light(cells, 0, 1.0, rng, yy, xx, touched, expected)
+        cell_masks[t] = adu_per_photon * added >= noise_std
+        image = (
+            offset + adu_per_photon * rng.poisson(expected) + rng.normal(0, read_noise, light.shape)
+        )
+        frames[t] = np.clip(np.rint(image), 0, 65535)
+    background = (offset + adu_per_photon * light).astype(np.float32)
+    return MicroscopyMovie(
+        frames,
+        np.broadcast_to(background, frames.shape),
+        cell_masks,
+        touched,
+        np.ones(n_fields),
+        (),
+    )
 
 
 @_checked
