@@ -1,3 +1,4 @@
+import re
 import sys
 
 import numpy as np
@@ -676,3 +677,19 @@ def test_masks_of_a_long_video_streamed_by_the_default_are_those_in_memory(tmp_p
     ]
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(np.stack(masks), expected)
+
+
+def test_the_summary_says_what_the_default_chose_and_warns_of_a_drift(tmp_path, capsys):
+    from napari_gmm_background.datasets import fluorescence_movie
+    from napari_gmm_background.io.images import encode_stack
+
+    path = tmp_path / "fading.tif"
+    encode_stack(
+        path, fluorescence_movie(60, 128, 128, drift="bleaching", n_cells=2, seed=5).frames
+    )
+    assert main([str(path), "--output-dir", str(path.parent / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert "(auto chose fluorescence: foreground adds light" in out
+    [warning] = [line for line in re.split(r"[\r\n]", err) if "warning" in line]
+    assert warning.startswith(f"{path}: warning: the brightness drifts by 30 %")
+    assert "--per-frame" in warning

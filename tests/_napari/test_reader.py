@@ -71,17 +71,17 @@ def test_widget_runs_on_a_lazy_video(make_napari_viewer, qtbot, tmp_path, monkey
     qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
     expected = extract_background(np.asarray(layer.data)[::4])
     np.testing.assert_array_equal(
-        viewer.layers["lazy background (gmm, frames 0::4)"].data, expected
+        viewer.layers["lazy background (auto, frames 0::4)"].data, expected
     )
     # All 30 frames are over the budget: gmm reads a block of rows at a time...
     widget.frame_step.value = 1
     assert widget.run() is not None, widget.status.value
     qtbot.waitUntil(lambda: not widget.running, timeout=180_000)
     np.testing.assert_array_equal(
-        viewer.layers["lazy background (gmm)"].data, extract_background(np.asarray(layer.data))
+        viewer.layers["lazy background (auto)"].data, extract_background(np.asarray(layer.data))
     )
     # ...a method that needs every frame at once is refused, saying what would fit.
-    widget.method.value = "fluorescence"
+    widget.method.value = "notebook"
     assert widget.run() is None and "budget" in widget.status.value
     assert "frame step" in widget.status.value and "a block of rows" in widget.status.value
 

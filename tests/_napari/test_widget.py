@@ -43,7 +43,7 @@ def test_background_of_the_readers_layer_equals_extract_background(
     widget.image.value = layer
     assert widget.time_axis.value == 0
     run_and_wait(qtbot, widget)
-    result = viewer.layers["road background (gmm)"]
+    result = viewer.layers["road background (auto)"]
     assert result.rgb and result.data.dtype == np.uint8
     np.testing.assert_array_equal(result.data, extract_background(layer.data))
     assert "Added" in widget.status.value
@@ -55,12 +55,12 @@ def test_same_settings_replace_their_layer_other_settings_add_their_own(viewer_a
     layer = viewer.add_image(frames, name="road", rgb=True)
     widget.image.value = layer
     run_and_wait(qtbot, widget)
-    first = viewer.layers["road background (gmm)"]
+    first = viewer.layers["road background (auto)"]
     run_and_wait(qtbot, widget)
-    assert len(viewer.layers) == 2 and viewer.layers["road background (gmm)"] is first
+    assert len(viewer.layers) == 2 and viewer.layers["road background (auto)"] is first
     widget.first_frame.value, widget.stop_frame.value, widget.frame_step.value = 5, 45, 2
     run_and_wait(qtbot, widget)
-    part = viewer.layers["road background (gmm, frames 5:45:2)"]
+    part = viewer.layers["road background (auto, frames 5:45:2)"]
     np.testing.assert_array_equal(part.data, extract_background(frames[5:45:2]))
     widget.method.value = "motionless"
     run_and_wait(qtbot, widget)
@@ -78,7 +78,7 @@ def test_uint16_timelapse_keeps_scale_and_translate(viewer_and_widget, qtbot):
     layer = viewer.add_image(frames, name="cells", scale=(2.0, 0.5, 0.25), translate=(1, 10, 20))
     widget.image.value = layer
     run_and_wait(qtbot, widget)
-    result = viewer.layers["cells background (gmm)"]
+    result = viewer.layers["cells background (auto)"]
     assert result.data.dtype == np.uint16 and not result.rgb
     np.testing.assert_array_equal(result.data, extract_background(frames))
     assert tuple(result.scale) == (0.5, 0.25) and tuple(result.translate) == (10, 20)
@@ -95,7 +95,7 @@ def test_tzyx_stack_with_a_labelled_time_axis(viewer_and_widget, qtbot):
     assert widget.time_axis.value == 1
     run_and_wait(qtbot, widget)
     np.testing.assert_array_equal(
-        viewer.layers["zstack background (gmm)"].data, extract_background(stack, time_axis=1)
+        viewer.layers["zstack background (auto)"].data, extract_background(stack, time_axis=1)
     )
 
 
@@ -108,7 +108,7 @@ def test_foreground_mask_layer(viewer_and_widget, qtbot):
     widget.threshold.value = 5.0
     widget.frame_step.value = 3
     run_and_wait(qtbot, widget)
-    mask = viewer.layers["road foreground (gmm, frames 0::3, 5 sd)"]
+    mask = viewer.layers["road foreground (auto, frames 0::3, 5 sd)"]
     from napari.layers import Labels
 
     assert isinstance(mask, Labels) and mask.data.shape == (10, 40, 48)
@@ -320,7 +320,7 @@ def test_the_widget_prepares_the_engine_for_the_selected_layer_and_method(
     widget = BackgroundWidget(viewer)  # the layer is selected: preparing starts at once
     assert widget.warm_up_thread is not None
     widget.warm_up_thread.join(timeout=120)
-    assert is_warm(np.uint16, "gmm")
+    assert is_warm(np.uint16, "auto")
     widget.method.value = "fluorescence"
     widget.warm_up_thread.join(timeout=120)
     assert is_warm(np.uint16, "fluorescence")
@@ -352,13 +352,13 @@ def test_unlabelled_channel_stacks_run_over_their_frames_and_results_keep_the_lo
     widget.time_axis.value = layout.index("T")
     assert widget.status.value == ""
     run_and_wait(qtbot, widget)
-    result = viewer.layers["both background (gmm)"]
+    result = viewer.layers["both background (auto)"]
     assert result.data.shape == (2, 32, 40)
     np.testing.assert_array_equal(result.data[1], extract_background(second))
 
     widget.image.value = layers[1]
     run_and_wait(qtbot, widget)
-    background = viewer.layers["magenta background (gmm)"]
+    background = viewer.layers["magenta background (auto)"]
     assert background.colormap.name == "magenta" and background.blending == "additive"
     assert tuple(background.scale) == (0.5, 0.5)
     assert [str(unit) for unit in background.units] == ["micrometer", "micrometer"]
@@ -407,7 +407,7 @@ def test_a_lazy_layer_is_read_in_parts_and_a_cancel_stops_the_reading(
     assert [layer.name for layer in viewer.layers] == ["lazy stack"]
     run_and_wait(qtbot, widget)
     np.testing.assert_array_equal(
-        viewer.layers["lazy stack background (gmm)"].data, extract_background(frames)
+        viewer.layers["lazy stack background (auto)"].data, extract_background(frames)
     )
 
 
@@ -452,7 +452,7 @@ def test_a_constant_image_of_any_finite_value_gets_its_background_added(
     viewer, widget = viewer_and_widget
     widget.image.value = viewer.add_image(np.full((12, 16, 20), value), name="flat")
     run_and_wait(qtbot, widget)
-    result = viewer.layers["flat background (gmm)"]
+    result = viewer.layers["flat background (auto)"]
     np.testing.assert_array_equal(result.data, np.full((16, 20), value))
     low, high = result.contrast_limits
     assert low < high and "could not add" not in widget.status.value
@@ -490,3 +490,29 @@ def test_an_open_flat_field_layer_corrects_a_stack_in_its_own_type(viewer_and_wi
     lazy = viewer.layers["lazy corrected (with flat, divide)"].data
     assert isinstance(lazy, da.Array)
     np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_the_status_line_says_what_the_default_chose_and_a_drift_is_told(
+    viewer_and_widget, qtbot, monkeypatch
+):
+    from napari.utils import notifications
+
+    from napari_gmm_background.datasets import transmitted_light_movie
+
+    viewer, widget = viewer_and_widget
+    movie = transmitted_light_movie(40, 96, 96, n_cells=2, seed=1)
+    widget.image.value = viewer.add_image(movie.frames, name="bright")
+    run_and_wait(qtbot, widget)
+    assert "Auto chose transmitted: foreground takes light away" in widget.status.value
+    np.testing.assert_array_equal(
+        viewer.layers["bright background (auto)"].data, extract_background(movie.frames)
+    )
+    told = []
+    monkeypatch.setattr(notifications, "show_warning", told.append)
+    bleaching = fluorescence_movie(60, 128, 128, drift="bleaching", n_cells=2, seed=5)
+    widget.image.value = viewer.add_image(bleaching.frames, name="fading")
+    run_and_wait(qtbot, widget)
+    qtbot.waitUntil(lambda: bool(told), timeout=10_000)
+    assert told[0].startswith("fading: The brightness drifts by 30 %")
+    assert "'per frame'" in told[0] and told[0] in widget.status.value
+    assert "Auto chose fluorescence" in widget.status.value

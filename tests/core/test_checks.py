@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from napari_gmm_background import METHODS, extract_background, fit_background_model
+from napari_gmm_background import (
+    METHODS,
+    choose_method,
+    extract_background,
+    fit_background_model,
+)
 from napari_gmm_background.core.checks import check_count, check_number
 from napari_gmm_background.datasets import synthetic_traffic
 
@@ -165,6 +170,9 @@ def _public_calls(frames, video):
         "video_background": lambda **k: streaming.video_background(video, **k),
         "synthetic_traffic": lambda **k: datasets.synthetic_traffic(**k),
         "fluorescence_movie": lambda **k: datasets.fluorescence_movie(**k),
+        "transmitted_light_movie": lambda **k: datasets.transmitted_light_movie(4, 8, 8, **k),
+        "fields_of_view": lambda **k: datasets.fields_of_view(**k),
+        "choose_method": lambda **k: choose_method(frames, **k),
     }
 
 
@@ -194,6 +202,11 @@ def _public_calls(frames, video):
         ("synthetic_traffic", "seed", "s"),
         ("fluorescence_movie", "n_cells", -1),
         ("fluorescence_movie", "photons", -5.0),
+        ("transmitted_light_movie", "halo", -0.5),
+        ("transmitted_light_movie", "absorption", "much"),
+        ("fields_of_view", "n_fields", 0),
+        ("choose_method", "rgb", "yes"),
+        ("choose_method", "time_axis", 5),
     ],
 )
 def test_every_public_parameter_is_checked_by_name(frames, small_video, function, parameter, value):

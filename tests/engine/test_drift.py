@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_gmm_background import SceneChangeWarning, extract_background
+from napari_gmm_background import DriftWarning, SceneChangeWarning, extract_background
 from napari_gmm_background.datasets import fluorescence_movie
 from napari_gmm_background.engine.drift import find_changes
 
@@ -12,7 +12,8 @@ def test_bleaching_is_followed_frame_by_frame():
     movie = fluorescence_movie(100, 128, 128, drift="bleaching", n_cells=2, seed=2)
     backgrounds = extract_background(movie.frames, method="fluorescence", per_frame=True)
     assert backgrounds.shape == movie.frames.shape and backgrounds.dtype == np.uint16
-    static = extract_background(movie.frames, method="fluorescence")
+    with pytest.warns(DriftWarning, match=r"drifts by \d+ %.*per_frame=True"):
+        static = extract_background(movie.frames, method="fluorescence")
     per_frame_error = np.abs(backgrounds - movie.background).mean()
     static_error = np.abs(static[None].astype(float) - movie.background).mean()
     assert per_frame_error < 0.5 * static_error

@@ -189,7 +189,7 @@ class Listener(event.Listener):
     def on_end(self, ev):
         pass
 warm_up(np.uint8)
-assert is_warm(np.uint8, "gmm") and not is_warm(np.uint16, "gmm")
+assert is_warm(np.uint8) and not is_warm(np.uint16)
 event.register("numba:compile", Listener())
 extract_background(synthetic_traffic(n_frames=40)[0])
 print(sorted(set(compiled)))

@@ -140,8 +140,9 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
         data = InMemory(frames.shape, computed_dtype(frames.dtype), cache(read.result))
         reading, steps = None, read.steps
     if given is None:
-        run = _plan_estimate(data, reading, settings)
-        made = _Made(data, settings, cache(run.result))
+        choices: list = []
+        run = _plan_estimate(data, reading, settings, choices)
+        made = _Made(data, settings, cache(run.result), choices)
         steps += run.steps
     else:
         made = _Made(data, settings, lambda: given)
@@ -152,7 +153,7 @@ def plan_job(frames: Any, settings: RunSettings) -> Plan:
     return Plan(steps, made.result)
 
 
-def _plan_estimate(data: Any, reading: Any, settings: RunSettings) -> Plan:
+def _plan_estimate(data: Any, reading: Any, settings: RunSettings, choices: list) -> Plan:
     """The engine's plan of the background of the selected frames (as extract_background)."""
     from ..engine.run import plan_background
 
@@ -163,6 +164,7 @@ def _plan_estimate(data: Any, reading: Any, settings: RunSettings) -> Plan:
         rgb=settings.rgb,
         per_frame=settings.per_frame,
         reading=reading,
+        choices=choices,
         **settings.method_settings(),
     )
 
@@ -170,8 +172,9 @@ def _plan_estimate(data: Any, reading: Any, settings: RunSettings) -> Plan:
 class _Made:
     """What the steps of :func:`plan_job` make, and the job's result from them."""
 
-    def __init__(self, data, settings: RunSettings, made):
+    def __init__(self, data, settings: RunSettings, made, choices: "list | None" = None):
         self.data, self.settings, self.made = data, settings, made
+        self.choices = [] if choices is None else choices  # the default's, stack by stack
         self.corrected = None
         self.masks = None
         self.clipped = ""  # what clipping the corrected stack met
@@ -214,14 +217,16 @@ class _Made:
         return self.masks
 
     def result(self) -> JobResult:
+        from ..engine.choice import describe_choices
         from ..engine.drift import change_message
         from ..io.video import frame_ranges
 
         settings = self.settings
-        drifts, message = None, ""
+        drifts, message = None, describe_choices(self.choices)
         if settings.per_frame:
             drifts = self.made()[1]
-            message = _drift_message(drifts, change_message(drifts))
+            said = _drift_message(drifts, change_message(drifts))
+            message = f"{message}; {said}" if message else said
         given = settings.given_background is not None
         background = self.background() if settings.output != OUTPUTS[1] and not given else None
         mask = self.masks.result() if self.masks is not None else None

@@ -370,7 +370,10 @@ class BackgroundWidget(Container):
             job,
             _progress={"total": plan.n_steps, "desc": f"Background of {layer.name}"},
         )
-        worker.returned.connect(lambda result: self._on_returned(result, settings))
+        # What the run warns of (a drifting brightness) is said with its result.
+        warned: "list[str]" = []
+        worker.warned.connect(lambda shown: warned.append(str(shown[0])))
+        worker.returned.connect(lambda result: self._on_returned(result, settings, warned))
         worker.aborted.connect(job.close)
         worker.aborted.connect(lambda: self._say("Cancelled: nothing was added."))
         worker.finished.connect(self._on_finished)
@@ -517,7 +520,7 @@ class BackgroundWidget(Container):
             )
         return reading
 
-    def _on_returned(self, result, settings: RunSettings):
+    def _on_returned(self, result, settings: RunSettings, warned: "list[str]"):
         if not self._alive():
             return
         if result is None:
@@ -529,6 +532,13 @@ class BackgroundWidget(Container):
             self._add_layers(result, settings)
         except Exception as error:  # napari refusing the data: said, never a stuck status
             self._say(f"{settings.layer_name}: could not add the result: {error}", warn=True)
+            return
+        from napari.utils.notifications import show_warning
+
+        for message in dict.fromkeys(warned):  # each once, as a notification too
+            said = f"{settings.layer_name}: {message[0].upper()}{message[1:]}."
+            self._say(f"{self.status.value} {said}")
+            show_warning(said)
 
     def _add_layers(self, result: JobResult, settings: RunSettings):
         t = settings.time_axis

@@ -119,7 +119,7 @@ def _add_method(parser: argparse.ArgumentParser) -> None:
 
 def _in_memory_only(entry) -> bool:
     """Whether the method needs a video's selected frames in memory (no streaming yet)."""
-    return entry.histogram_fit is None
+    return entry.histogram_fit is None and not entry.streams
 
 
 def _add_masks(parser: argparse.ArgumentParser) -> None:

@@ -144,6 +144,7 @@ class _Run:
     calibration: Any = None
     offset: int = 0  # added to the corrected frames (--corrected-dtype input)
     clipped: "str | None" = None  # what clipping the corrected frames met
+    choices: list = field(default_factory=list)  # what the default decided, stack by stack
 
     @property
     def frame_axes(self) -> str:
@@ -312,7 +313,9 @@ class _Run:
                         f"this one's axes are {self.axes}"
                     )
         rgb = self.axes.endswith("S")
-        background = plan_background(frames, time_axis=self.time_axis, rgb=rgb, **self.settings)
+        background = plan_background(
+            frames, time_axis=self.time_axis, rgb=rgb, choices=self.choices, **self.settings
+        )
         self.made = cache(background.result)
         steps = [Step(self._write_background)]
         if self.files.masks is not None:
@@ -407,9 +410,12 @@ class _Run:
                 f"{self.label}: {frames} corrected with {args.background} in {seconds:.1f} s"
                 f"{corrected}"
             )
+        from ..engine.choice import describe_choices
+
+        method = describe_choices(self.choices) or args.method
         said = (
             f"{self.label}: {frames} -> {self.files.target} "
-            f"({args.method}{', per frame' if args.per_frame else ''}) in {seconds:.1f} s"
+            f"({method}{', per frame' if args.per_frame else ''}) in {seconds:.1f} s"
         )
         if self.truth is not None and not args.per_frame:
             error = np.abs(self.background().astype(np.float64) - self.truth).mean()

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseModel", "NoiseSampler", "estimate_noise_model"]
+__all__ = [
+    "NoiseModel",
+    "NoiseSampler",
+    "estimate_noise_model",
+    "fit_noise_model",
+    "temporal_variance",
+    "variance_of_changes",
+]
 
 # Pixels sampled to fit the model: enough for ten bins of a thousand each.
 _SAMPLE_PIXELS = 20_000
@@ -101,21 +108,43 @@ class NoiseSampler:
         if len(samples) < 2 or samples.shape[1] == 0:
             return NoiseModel(0.0, 0.0, max(quantum, 1e-12))
         samples = samples.astype(np.float64)
-        variance = (np.median(np.abs(np.diff(samples, axis=0)), axis=0) / _MAD_OF_DIFFERENCES) ** 2
-        level = np.median(samples, axis=0)
-        edges = np.unique(np.quantile(level, np.linspace(0, 1, _N_BINS + 1)))
-        bins = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, max(len(edges) - 2, 0))
-        centres, variances = [], []
-        for index in np.unique(bins):
-            inside = bins == index
-            centres.append(np.median(level[inside]))
-            variances.append(np.median(variance[inside]))
-        centres, variances = np.array(centres), np.array(variances)
-        floor = max(0.25 * float(variances.min()), quantum, 1e-12)
-        # A slope shows only over levels several noise deviations apart.
-        if len(centres) < 2 or np.ptp(centres) < 10 * math.sqrt(float(np.median(variances))):
-            return NoiseModel(float(np.median(variances)), 0.0, floor)
-        gain, read_variance = np.polyfit(centres, variances, 1)
-        if gain < 0:  # noise does not fall with brightness: a constant is the better model
-            return NoiseModel(float(np.median(variances)), 0.0, floor)
-        return NoiseModel(float(read_variance), float(gain), floor)
+        return fit_noise_model(np.median(samples, axis=0), temporal_variance(samples), quantum)
+
+
+def temporal_variance(samples: np.ndarray) -> np.ndarray:
+    """Each column's noise variance, from the median absolute change between consecutive rows.
+
+    ``samples`` (T, N), T at least 2: things that move change few of the rows.
+    """
+    return variance_of_changes(np.diff(samples, axis=0))
+
+
+def variance_of_changes(changes: np.ndarray) -> np.ndarray:
+    """Each column's noise variance, from its changes between two frames (K, N) each."""
+    return (np.median(np.abs(changes), axis=0) / _MAD_OF_DIFFERENCES) ** 2
+
+
+def fit_noise_model(level: np.ndarray, variance: np.ndarray, quantum: float) -> NoiseModel:
+    """The straight line through the median variances of ten bins of level.
+
+    ``level`` and ``variance`` (N,): pixels' levels and noise variances;
+    ``quantum`` the smallest variance there can be (rounding of integers).
+    """
+    if level.size == 0:
+        return NoiseModel(0.0, 0.0, max(quantum, 1e-12))
+    edges = np.unique(np.quantile(level, np.linspace(0, 1, _N_BINS + 1)))
+    bins = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, max(len(edges) - 2, 0))
+    centres, variances = [], []
+    for index in np.unique(bins):
+        inside = bins == index
+        centres.append(np.median(level[inside]))
+        variances.append(np.median(variance[inside]))
+    centres, variances = np.array(centres), np.array(variances)
+    floor = max(0.25 * float(variances.min()), quantum, 1e-12)
+    # A slope shows only over levels several noise deviations apart.
+    if len(centres) < 2 or np.ptp(centres) < 10 * math.sqrt(float(np.median(variances))):
+        return NoiseModel(float(np.median(variances)), 0.0, floor)
+    gain, read_variance = np.polyfit(centres, variances, 1)
+    if gain < 0:  # noise does not fall with brightness: a constant is the better model
+        return NoiseModel(float(np.median(variances)), 0.0, floor)
+    return NoiseModel(float(read_variance), float(gain), floor)

@@ -284,6 +284,14 @@ class InMemory:
         """The whole array."""
         return self._values()
 
+    def again(self) -> "InMemory":
+        """The same values, as a source no plan has planned its blocks on."""
+        return InMemory(self.shape, self.dtype, self._values)
+
+    def sample(self, indices: "list[int]") -> np.ndarray:
+        """The frames ``indices``, whole."""
+        return self._values()[indices]
+
     def parts(self) -> "list[slice]":
         return [slice(0, self.shape[0])]
 
@@ -352,6 +360,16 @@ class LazyStack:
         if layout.n_image_axes != 2:
             raise ValueError("a stack read in blocks of rows needs two image axes")
         return cls(layout.stack_shape, dtype, reading, read)
+
+    def again(self) -> "LazyStack":
+        """The same stack, read the same way, as a source no plan has planned its blocks on."""
+        return LazyStack(self.shape, self.dtype, self.reading, self._read_values)
+
+    def sample(self, indices: "list[int]") -> np.ndarray:
+        """The frames ``indices``, whole, read for the purpose (a frame at a time)."""
+        rows = slice(0, self.shape[1])
+        frames = [self._read(slice(t, t + 1), rows) for t in indices]
+        return np.concatenate(frames) if frames else np.empty((0, *self.shape[1:]), self.dtype)
 
     @property
     def row_bytes(self) -> int:

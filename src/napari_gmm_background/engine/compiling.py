@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .extract import extract_background
-from .table import DEFAULT_METHOD, get_method
+from .table import AUTO_CANDIDATES, DEFAULT_METHOD, get_method
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -49,8 +49,11 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
         # takes the counting path for integers), in images big enough to be
         # scored on cells of 2 pixels: the kernels of a real run, not the
         # small-image shortcuts.
-        frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255)
-        extract_background(frames.astype(key[0]), method=method)
+        frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255).astype(key[0])
+        entry = get_method(method)
+        # The default runs whichever method the frames call for: all of them warm.
+        for name in AUTO_CANDIDATES if entry.chooses else (entry.name,):
+            extract_background(frames, method=name)
         _warm.add(key)
 
 

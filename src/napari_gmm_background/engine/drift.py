@@ -29,6 +29,7 @@ Numbers only: arrays in, arrays out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -46,11 +47,16 @@ if TYPE_CHECKING:
     from ..core.reading import InMemory
 
 __all__ = [
+    "BrightnessDrift",
     "Drift",
+    "DriftWarning",
+    "brightness_drift",
     "change_message",
     "find_changes",
     "fit_illumination",
     "plan_drift",
+    "plan_drift_check",
+    "warn_of_drift",
 ]
 
 # Pixels sampled (per colour) to fit each frame's offset and gain.
@@ -424,3 +430,110 @@ def change_message(drifts: "list[Drift]") -> str:
         f"the scene changes suddenly at frame{plural} {named}: each segment between them "
         "got a background of its own"
     )
+
+
+class DriftWarning(UserWarning):
+    """A static background was asked for, and the stack's brightness drifts.
+
+    Bleaching, lamp drift or a scene change: one background fits few of the
+    frames. ``per_frame=True`` (the widget's *per frame*, the command
+    line's ``--per-frame``) follows the drift with one background per frame.
+    """
+
+
+# A static background is questioned where the frames' brightness moves by
+# this share or more, and by this many times its jitter between consecutive
+# frames (the noise); slow changes smaller than that are within what cells
+# moving over a twentieth of the image do to it.
+DRIFT_SHARE = 0.05
+DRIFT_OVER_JITTER = 20.0
+_DRIFT_PIXELS = 16_384
+# A frame's brightness counts where this share of its pixels agree with it.
+_DRIFT_AGREEING = 0.5
+_DRIFT_MIN_FRAMES = 8
+_DRIFT_MIN_PIXELS = 4096
+
+
+@dataclass(frozen=True)
+class BrightnessDrift:
+    """How much a stack's brightness moves over its frames, from a sample of them.
+
+    Attributes
+    ----------
+    change : float
+        The highest over the lowest brightness, less one (0.3: 30 % brighter).
+    brightest, dimmest : int
+        Frames (of those sampled) where it is highest and lowest.
+    """
+
+    change: float
+    brightest: int
+    dimmest: int
+
+    def message(self) -> str:
+        """The warning's words: the size of the change, and the option that follows it."""
+        return (
+            f"the brightness drifts by {100 * self.change:.0f} % over the frames "
+            f"(brightest near frame {self.brightest}, dimmest near frame {self.dimmest}), far "
+            "more than the noise explains: one static background fits few of the frames; "
+            "per_frame=True (the widget's 'per frame', the command line's --per-frame) gives "
+            "each frame its own"
+        )
+
+
+def brightness_drift(sample: np.ndarray, indices: "list[int]") -> "BrightnessDrift | None":
+    """The drift of a (T, Y, X, colours) stack's brightness, None where it holds still.
+
+    ``sample`` holds the stack's frames ``indices``
+    (:func:`napari_gmm_background.engine.choice.sample_indices`): pairs of
+    consecutive frames, whose differences measure the brightness's jitter.
+    Light that drifts (bleaching, a lamp, a camera's exposure) changes most
+    of the image by one factor; foreground that fills much of it (a crowd,
+    a tree in the wind) changes parts of it by many: a frame's brightness
+    counts only where most of its pixels agree with it.
+    """
+    from .choice import FrameSample
+
+    if len(sample) < _DRIFT_MIN_FRAMES or sample[0].size < _DRIFT_MIN_PIXELS:
+        return None  # too little to say that anything drifts
+    # Where pixels are does not matter here: evenly spread ones, of any layout,
+    # as the square image FrameSample takes.
+    flat = sample.reshape(len(sample), -1)
+    flat = flat[:, :: max(1, flat.shape[1] // _DRIFT_PIXELS)]
+    side = math.isqrt(flat.shape[1])
+    seen = FrameSample(flat[:, : side * side].reshape(len(flat), side, side, 1))
+    brightness, agreeing = seen.brightness, seen.agreeing
+    pairs = (brightness[0::2] + brightness[1::2]) / 2
+    jitter = 1.4826 * float(np.median(np.abs(brightness[0::2] - brightness[1::2]))) / np.sqrt(2)
+    pairs = np.where(np.minimum(agreeing[0::2], agreeing[1::2]) >= _DRIFT_AGREEING, pairs, np.nan)
+    if np.isnan(pairs).all() or np.nanmin(pairs) <= 0:
+        return None
+    lowest, highest = float(np.nanmin(pairs)), float(np.nanmax(pairs))
+    change = highest / lowest - 1
+    if change < DRIFT_SHARE or highest - lowest < DRIFT_OVER_JITTER * jitter:
+        return None
+    brightest, dimmest = 2 * int(np.nanargmax(pairs)), 2 * int(np.nanargmin(pairs))
+    return BrightnessDrift(change, indices[brightest], indices[dimmest])
+
+
+def warn_of_drift(sample: np.ndarray, n_frames: int) -> None:
+    """:class:`DriftWarning` where the brightness of a stack of ``n_frames`` drifts.
+
+    ``sample``: its frames :func:`~napari_gmm_background.engine.choice.sample_indices`.
+    """
+    import warnings
+
+    from .choice import sample_indices
+
+    found = brightness_drift(sample, sample_indices(n_frames))
+    if found is not None:
+        warnings.warn(found.message(), DriftWarning, stacklevel=2)
+
+
+def plan_drift_check(stack) -> Plan:
+    """The steps that read a stack's sampled frames and warn where its brightness drifts."""
+    from .choice import plan_sample
+
+    sample = plan_sample(stack)
+    check = Step(lambda: warn_of_drift(sample.result(), stack.shape[0]))
+    return Plan(sample.steps + [check])

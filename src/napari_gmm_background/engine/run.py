@@ -46,6 +46,7 @@ def plan_background(
     keep_model: bool = False,
     per_frame: bool = False,
     reading: "Reading | None" = None,
+    choices: "list | None" = None,
     **settings,
 ) -> Plan:
     """The :class:`~napari_gmm_background.core.plan.Plan` of :func:`iter_background`.
@@ -55,6 +56,8 @@ def plan_background(
     earlier step of a caller's plan makes. Everything is checked here,
     before any step runs. ``reading`` makes ``data`` count as read on demand.
     """
+    if choices is not None and not isinstance(choices, list):
+        raise TypeError(f"choices must be a list to add the choices to, got {choices!r}")
     entry = get_method(method)
     checked = settings_for(entry, **settings)
     rgb = check_flag("rgb", rgb, optional=True)
@@ -67,13 +70,38 @@ def plan_background(
         raise ValueError("per_frame and keep_model cannot be combined")
     source = _Source.of(data, time_axis, rgb, reading)
     layout = Layout.of(source.shape, rgb)
+    plan_stack = _planner(entry, checked, choices, static=not per_frame)
     if source.reading is not None:
         if reads_in_blocks(entry, layout, per_frame=per_frame, keep_model=keep_model):
-            return _plan_in_blocks(entry, layout, source, checked)
+            return _plan_in_blocks(plan_stack, layout, source)
         read = plan_read_whole(data, time_axis, source.reading)
         source = source.read_by(read)
-        return read.then(_plan_in_memory(entry, layout, source, checked, keep_model, per_frame))
-    return _plan_in_memory(entry, layout, source, checked, keep_model, per_frame)
+        in_memory = _plan_in_memory(
+            entry, plan_stack, layout, source, checked, keep_model, per_frame
+        )
+        return read.then(in_memory)
+    return _plan_in_memory(entry, plan_stack, layout, source, checked, keep_model, per_frame)
+
+
+def _planner(entry: Method, settings: Settings, choices: "list | None", *, static: bool):
+    """``plan(stack)``: the method's plan of one stack, with these settings.
+
+    A static run's plan of a stack first warns where its brightness drifts
+    (:class:`~napari_gmm_background.engine.drift.DriftWarning`): the default
+    does so from the frames it samples to choose (and adds its choice to
+    ``choices``), the other methods in a step of their own.
+    """
+    if entry.chooses:
+        return partial(entry.plan, settings=settings, choices=choices, check_drift=static)
+    plan = partial(entry.plan, settings=settings)
+    return partial(_checking_drift, plan) if static else plan
+
+
+def _checking_drift(plan_stack, stack) -> Plan:
+    """``plan_stack(stack)``, after the steps that warn where the stack's brightness drifts."""
+    from .drift import plan_drift_check
+
+    return plan_drift_check(stack).then(plan_stack(stack))
 
 
 def _check_reading(reading) -> None:
@@ -161,29 +189,29 @@ class _Source:
         return InMemory(layout.stack_shape, self.computed, values)
 
 
-def _plan_in_blocks(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_in_blocks(plan_stack, layout: Layout, source: _Source) -> Plan:
     """Each stack read on demand by the method: parts along time, then blocks of rows."""
-    plans = [entry.plan(stack, settings) for _, stack in source.data.stacks(layout)]
+    plans = [plan_stack(stack) for _, stack in source.data.stacks(layout)]
     return sequence(plans, partial(_assemble, layout=layout)).map(
         partial(cast_like, dtype=source.dtype)
     )
 
 
-def _plan_in_memory(entry, layout, source: _Source, settings: Settings, keep_model, per_frame):
+def _plan_in_memory(entry, plan_stack, layout, source: _Source, settings, keep_model, per_frame):
     if per_frame:
-        return _plan_per_frame(entry, layout, source, settings)
-    static = _plan_static(entry, layout, source, settings).map(source.unscale)
+        return _plan_per_frame(plan_stack, layout, source)
+    static = _plan_static(entry, plan_stack, layout, source).map(source.unscale)
     if not keep_model:
         return static.map(partial(cast_like, dtype=source.dtype))
     return _plan_with_model(entry, layout, source, settings, static)
 
 
-def _plan_static(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_static(entry: Method, plan_stack, layout: Layout, source: _Source) -> Plan:
     """The method's background of every stack, as floats of the layout's spatial shape."""
     if entry.per_pixel:  # the layout is nothing to it: all the frames at once, as they are
-        return entry.plan(InMemory(source.shape, source.computed, source.frames), settings)
+        return plan_stack(InMemory(source.shape, source.computed, source.frames))
     stacks = [source.stack(layout, index) for index in np.ndindex(*layout.stacks_shape)]
-    plans = [entry.plan(stack, settings) for stack in stacks]
+    plans = [plan_stack(stack) for stack in stacks]
     return sequence(plans, partial(_assemble, layout=layout))
 
 
@@ -217,13 +245,12 @@ def _unscaled_model(model, source: _Source):
     )
 
 
-def _plan_per_frame(entry: Method, layout: Layout, source: _Source, settings: Settings) -> Plan:
+def _plan_per_frame(plan_static, layout: Layout, source: _Source) -> Plan:
     """Each frame's background and each stack's drift: ``(backgrounds, drifts)``."""
     # In the input's dtype (floats as computed: half floats as float32).
     out_dtype = source.dtype if source.dtype.kind in "iu" else source.computed
     shape = (layout.n_frames, *layout.stacks_shape, *layout.stack_shape[1:])
     backgrounds: "list[np.ndarray]" = []
-    plan_static = partial(entry.plan, settings=settings)
 
     def store(index: tuple, made: "tuple[np.ndarray, Any]"):
         """A stack's backgrounds into the movie's, as soon as they are made; its drift."""
@@ -264,6 +291,7 @@ def iter_background(
     keep_model: bool = False,
     per_frame: bool = False,
     reading: "Reading | None" = None,
+    choices: "list | None" = None,
     **settings,
 ) -> "Generator[Progress, None, np.ndarray | tuple]":
     """:func:`~napari_gmm_background.extract_background` as a generator that reports progress.
@@ -289,6 +317,13 @@ def iter_background(
         methods that read in blocks never hold it whole; the others, and
         ``per_frame`` or ``keep_model`` runs, read it whole first, a part
         at a time. Either way the reading is counted in the steps.
+    choices : list, optional
+        For the default method (``"auto"``), which decides from the frames
+        which method to run: each stack's
+        :class:`~napari_gmm_background.engine.choice.Choice` is added to it
+        as the run makes it (per-frame runs: one for each background fitted).
+        :func:`~napari_gmm_background.choose_method` makes the same choices
+        without a run.
 
     Yields
     ------
@@ -313,6 +348,7 @@ def iter_background(
         keep_model=keep_model,
         per_frame=per_frame,
         reading=reading,
+        choices=choices,
         **settings,
     )
     return plan.run()

@@ -22,6 +22,7 @@ from ..core.plan import Plan, Step
 from ..methods import levels, motion
 from ..methods.gmm import EMSettings, HistogramFit, heaviest_means, plan_fit
 from ..methods.reference import heaviest_means_sklearn
+from ..methods.smoothing import smooth_where_flat
 
 if TYPE_CHECKING:
     from ..core.reading import InMemory, LazyStack
@@ -133,6 +134,13 @@ class Method:
         Its plan also takes a stack read on demand: it scores whole frames
         as they are read, then fits a block of rows at a time, so data
         larger than memory (dask, zarr, long videos) is never held whole.
+    streams : bool
+        Its plan also takes frames that go by once (a video longer than
+        memory, decoded once): its first pass keeps what its second needs.
+    chooses : bool
+        It decides from the data which method to run (the default): its
+        plan also takes ``choices``, a list each stack's
+        :class:`~napari_gmm_background.engine.choice.Choice` is added to.
     """
 
     name: str
@@ -144,6 +152,8 @@ class Method:
     model_background: bool = False
     histogram_fit: "type[HistogramFit] | None" = None
     reads_in_blocks: bool = False
+    streams: bool = False
+    chooses: bool = False
 
     @property
     def engines(self) -> tuple:
@@ -204,8 +214,64 @@ def _plan_motionless(source, settings: Settings, *, gmm_first: bool) -> Plan:
     return motion.plan_stack(source, settings.motion(first_estimate=first_estimate))
 
 
-def _plan_fluorescence(source: "InMemory", settings: Settings) -> Plan:
-    return levels.plan_dimmest_levels(source.shape, source.array)
+def _plan_levels(source, settings: Settings, *, window: levels.Window) -> Plan:
+    return levels.plan_steady_levels(source, window)
+
+
+def _plan_auto(
+    source, settings: Settings, choices: "list | None" = None, check_drift: bool = False
+) -> Plan:
+    """The method the stack's frames call for (:mod:`.choice`), planned before it is known.
+
+    Colour frames (and frames that go by once, a video's) are the ``gmm``'s,
+    decided from the shape. Otherwise each candidate is planned on its own
+    copy of the source, and the run takes the fewest steps of them: the
+    steps read a sample of the frames and decide (and, with ``check_drift``,
+    warn where their brightness drifts), the others do the chosen plan's
+    steps spread over them, the last smooths where the data say so.
+    """
+    from .choice import choose_for_sample, colour_choice, plan_sample
+    from .drift import plan_drift_check, warn_of_drift
+
+    if source.shape[-1] > 1 or not getattr(source, "keeps_every_frame", True):
+        plan = _plan_still_gaussian(source, settings).map(partial(_noted, colour_choice(), choices))
+        if check_drift and getattr(source, "keeps_every_frame", True):
+            plan = plan_drift_check(source).then(plan)
+        return plan
+    candidates = {
+        name: METHODS[name].plan(source.again(), settings if name == "gmm" else Settings())
+        for name in AUTO_CANDIDATES
+    }
+    n_steps = min(plan.n_steps for plan in candidates.values())
+    sampled = plan_sample(source)
+    chosen: dict = {}
+
+    def choose() -> None:
+        sample = sampled.result()
+        if check_drift:
+            warn_of_drift(sample, source.shape[0])
+        choice = choose_for_sample(sample)
+        chosen["choice"], chosen["plan"] = choice, candidates[choice.method]
+        chosen["steps"] = chosen["plan"].spread_over(n_steps)
+        candidates.clear()  # the others' copies of the source go
+
+    def smooth() -> None:
+        background, choice = chosen["plan"].result(), chosen["choice"]
+        if choice.smoothed:
+            background = smooth_where_flat(background, choice.noise, source.shape[0])
+        chosen["background"] = _noted(choice, choices, background)
+
+    steps = sampled.steps + [Step(choose)]
+    steps += [Step(partial(lambda k: chosen["steps"][k].action(), k)) for k in range(n_steps)]
+    steps.append(Step(smooth))
+    return Plan(steps, lambda: chosen.pop("background"))
+
+
+def _noted(choice, choices: "list | None", background: np.ndarray) -> np.ndarray:
+    """``background``, once ``choice`` is added to ``choices`` (when given)."""
+    if choices is not None:
+        choices.append(choice)
+    return background
 
 
 _MIXTURE = ("n_components", "max_iter", "tol", "reg_covar", "engine", "random_state")
@@ -218,6 +284,29 @@ _MOTIONLESS_REFINEMENT = (
 METHODS: "dict[str, Method]" = {
     entry.name: entry
     for entry in (
+        Method(
+            name="auto",
+            summary=(
+                "decides from the frames: fluorescence where foreground only adds light "
+                "in a time-lapse, transmitted where it only takes light away, gmm for "
+                "colour, for both and for frames that do not follow one another (fields "
+                "of view); a single channel is then smoothed where its background is smooth"
+            ),
+            estimate=(
+                "the chosen method's (see each); the choice from up to 32 pairs of "
+                "consecutive frames: the share of the foreground's departure (samples over "
+                "5 noise standard deviations from the pixel's most populated level) that is "
+                "brighter, 0.9 or more for light added, 0.1 or less for light taken away; "
+                "smoothing takes at each pixel the widest Gaussian average (sigma 1 to 8) "
+                "that agrees with every narrower one within 2 of its standard deviations"
+            ),
+            per_pixel=False,
+            plan=_plan_auto,
+            uses=_STILLEST,
+            reads_in_blocks=True,
+            streams=True,
+            chooses=True,
+        ),
         Method(
             name="gmm",
             summary=(
@@ -239,6 +328,7 @@ METHODS: "dict[str, Method]" = {
             plan=_plan_still_gaussian,
             uses=_STILLEST,
             reads_in_blocks=True,
+            streams=True,
         ),
         Method(
             name="notebook",
@@ -270,6 +360,7 @@ METHODS: "dict[str, Method]" = {
             plan=partial(_plan_motionless, gmm_first=False),
             uses=_STILLEST,
             reads_in_blocks=True,
+            streams=True,
         ),
         Method(
             name="fluorescence",
@@ -287,7 +378,23 @@ METHODS: "dict[str, Method]" = {
                 "samples at it (a cell that never left), it is filled in from around"
             ),
             per_pixel=False,
-            plan=_plan_fluorescence,
+            plan=partial(_plan_levels, window=levels.DIMMEST),
+            reads_in_blocks=True,
+        ),
+        Method(
+            name="transmitted",
+            summary=(
+                "for transmitted light (bright field), where foreground only takes light "
+                "away: each pixel's brightest level its samples keep returning to"
+            ),
+            estimate=(
+                "as fluorescence on the negated samples, with a wider window: from 2 noise "
+                "standard deviations brighter to 3 darker, which the faint bright halo "
+                "cells scatter around their edges does not hold"
+            ),
+            per_pixel=False,
+            plan=partial(_plan_levels, window=levels.BRIGHTEST),
+            reads_in_blocks=True,
         ),
         Method(
             name="motionless-gmm",
@@ -297,10 +404,13 @@ METHODS: "dict[str, Method]" = {
             plan=partial(_plan_motionless, gmm_first=True),
             uses=_MIXTURE + _STILLEST,
             reads_in_blocks=True,
+            streams=True,
         ),
     )
 }
-DEFAULT_METHOD = "gmm"
+DEFAULT_METHOD = "auto"
+# What the default chooses between (engine.choice names them).
+AUTO_CANDIDATES = ("gmm", "fluorescence", "transmitted")
 
 
 def get_method(name: str) -> Method:

@@ -125,7 +125,7 @@ def plan_video_background(
     fit = dict(method=method, keep_model=keep_model, **settings)
     if len(indices) * frame_bytes <= budget:
         return _plan_in_memory(path, info, indices, fit)
-    if entry.reads_in_blocks and not keep_model:
+    if entry.streams and not keep_model:
         streamed = dict(settings=settings, budget=budget, each_frame=each_frame)
         return _plan_video_in_blocks(path, info, indices, entry, streamed)
     if entry.histogram_fit is None:
@@ -134,7 +134,7 @@ def plan_video_background(
         streamable = [
             name
             for name, other in METHODS.items()
-            if other.histogram_fit is not None or other.reads_in_blocks
+            if other.histogram_fit is not None or other.streams
         ]
         raise ValueError(
             f"{os.fspath(path)}: method {method!r} needs the selected frames in memory, "

@@ -1,4 +1,4 @@
-"""Compiled kernel of the fluorescence method (see :mod:`.levels`)."""
+"""Compiled kernel of the steady-level methods (see :mod:`.levels`)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ _SETTLED = 1e-3
 
 
 @_jit
-def dimmest_steady_levels(
+def steady_levels(
     rows,
     row_start,
     row_stop,
+    first_row,
+    sign,
     start_quantile,
     below,
     above,
@@ -30,15 +32,20 @@ def dimmest_steady_levels(
     out,
     support,
 ):
-    """Each pixel-channel's dimmest steady level, for rows ``row_start:row_stop``.
+    """Each pixel-channel's dimmest steady level of ``sign`` times its samples.
 
-    ``rows`` is (T, H, W * C); ``out`` (H, W * C) float64. A pixel's level
-    starts at its ``start_quantile`` and moves to the mean of its samples
-    from ``below`` noise deviations under it to ``above`` over it, plus
-    ``shift`` deviations (which makes the mean of pure noise its centre),
-    until it settles: samples brighter than the level by more than
-    ``above`` deviations (light added by a passing cell) do not pull it.
-    ``support`` (H, W * C) gets the share of samples in the last window.
+    ``rows`` is a block of rows (T, rows, W * C), of which rows
+    ``row_start:row_stop`` are done; they are rows ``first_row + row_start``
+    on of ``out`` (H, W * C) float64. ``sign`` -1 looks for the brightest
+    steady level instead: the samples are negated (the noise model given
+    must be that of the negated samples), and so is the level in ``out``.
+
+    A pixel's level starts at its ``start_quantile`` and moves to the mean
+    of its samples from ``below`` noise deviations under it to ``above``
+    over it, plus ``shift`` deviations (which makes the mean of pure noise
+    its centre), until it settles: samples brighter than the level by more
+    than ``above`` deviations (light added by a passing cell) do not pull
+    it. ``support`` (H, W * C) gets the share of samples in the last window.
     """
     n_frames = rows.shape[0]
     row_length = rows.shape[2]
@@ -48,11 +55,12 @@ def dimmest_steady_levels(
     for y in range(row_start, row_stop):
         for t in range(n_frames):
             for k in range(row_length):
-                samples[k, t] = rows[t, y, k]
+                samples[k, t] = sign * rows[t, y, k]
+        at = first_row + y
         for k in range(row_length):
             values = np.sort(samples[k])
             level = values[int(start_quantile * (n_frames - 1))]
-            support[y, k] = 0.0
+            support[at, k] = 0.0
             for _ in range(_MAX_STEPS):
                 sd = np.sqrt(max(read_variance + gain * level, floor))
                 low = level - below * sd
@@ -68,10 +76,10 @@ def dimmest_steady_levels(
                         count += 1
                 if count == 0:
                     break
-                support[y, k] = count / n_frames
+                support[at, k] = count / n_frames
                 moved = total / count + shift * sd
                 settled = abs(moved - level) < _SETTLED * sd
                 level = moved
                 if settled:
                     break
-            out[y, k] = level
+            out[at, k] = sign * level
