@@ -514,5 +514,5 @@ def test_the_status_line_says_what_the_default_chose_and_a_drift_is_told(
     run_and_wait(qtbot, widget)
     qtbot.waitUntil(lambda: bool(told), timeout=10_000)
     assert told[0].startswith("fading: The brightness drifts by 30 %")
-    assert "'per frame'" in told[0] and told[0] in widget.status.value
+    assert "'background per frame (drift)'" in told[0] and told[0] in widget.status.value
     assert "Auto chose fluorescence" in widget.status.value

@@ -288,9 +288,14 @@ class InMemory:
         """The same values, as a source no plan has planned its blocks on."""
         return InMemory(self.shape, self.dtype, self._values)
 
-    def sample(self, indices: "list[int]") -> np.ndarray:
-        """The frames ``indices``, whole."""
-        return self._values()[indices]
+    def sample(self, indices: "list[int]", step: int = 1) -> np.ndarray:
+        """The frames ``indices``, every ``step``-th row and column of them.
+
+        (Of the first two axes after time, for values of another layout.)
+        """
+        values = self._values()
+        every = (slice(None, None, step),) * min(2, values.ndim - 1)
+        return values[(indices, *every)]
 
     def parts(self) -> "list[slice]":
         return [slice(0, self.shape[0])]
@@ -365,11 +370,13 @@ class LazyStack:
         """The same stack, read the same way, as a source no plan has planned its blocks on."""
         return LazyStack(self.shape, self.dtype, self.reading, self._read_values)
 
-    def sample(self, indices: "list[int]") -> np.ndarray:
-        """The frames ``indices``, whole, read for the purpose (a frame at a time)."""
+    def sample(self, indices: "list[int]", step: int = 1) -> np.ndarray:
+        """The frames ``indices``, every ``step``-th row and column, read a frame at a time."""
         rows = slice(0, self.shape[1])
-        frames = [self._read(slice(t, t + 1), rows) for t in indices]
-        return np.concatenate(frames) if frames else np.empty((0, *self.shape[1:]), self.dtype)
+        frames = [self._read(slice(t, t + 1), rows)[:, ::step, ::step] for t in indices]
+        if not frames:
+            return np.empty((0, *self.shape[1:]), self.dtype)[:, ::step, ::step]
+        return np.concatenate(frames)
 
     @property
     def row_bytes(self) -> int:

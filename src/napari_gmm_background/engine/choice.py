@@ -53,6 +53,7 @@ __all__ = [
     "choose_method",
     "describe_choices",
     "densest_level",
+    "grid_step",
     "plan_sample",
     "sample_indices",
 ]
@@ -136,21 +137,30 @@ def sample_indices(n_frames: int) -> "list[int]":
     return [int(t) + k for t in starts for k in (0, 1)]
 
 
+def grid_step(image_shape: tuple) -> int:
+    """The step between the rows and columns sampled: a grid at most GRID_SIDE across."""
+    return max(1, -(-max(image_shape, default=1) // GRID_SIDE))
+
+
 def plan_sample(stack) -> Plan:
     """Reading the frames :func:`sample_indices` of a stack (InMemory, LazyStack).
 
-    The result is the (n, Y, X, colours) sample. A stack read on demand is
-    read a part's worth of frames a step (:meth:`Reading.parts`), so a
-    cancel waits for no more than a part, as in the run's own reading.
+    The result is the (n, Y, X, colours) sample, on the grid of
+    :class:`FrameSample` (every k-th row and column, at most
+    :data:`GRID_SIDE` across): all that is looked at, and little to hold. A
+    stack read on demand is read a part's worth of frames a step
+    (:meth:`Reading.parts`), so a cancel waits for no more than a part, as
+    in the run's own reading.
     """
     indices = sample_indices(stack.shape[0])
+    step = grid_step(stack.shape[1:3])
     per_step = len(indices) or 1
     if stack.reading is not None:
         frame_bytes = math.prod(stack.shape[1:]) * stack.reading.itemsize
         per_step = max(1, stack.reading.part_bytes // max(frame_bytes, 1))
     groups = [indices[i : i + per_step] for i in range(0, len(indices), per_step)] or [[]]
     read: list = []
-    steps = [Step(partial(lambda group: read.append(stack.sample(group)), g)) for g in groups]
+    steps = [Step(partial(lambda group: read.append(stack.sample(group, step)), g)) for g in groups]
 
     def sample() -> np.ndarray:
         whole = np.concatenate(read) if len(read) > 1 else read[0]
@@ -198,7 +208,7 @@ class FrameSample:
         from ..core.layout import check_magnitude
 
         check_magnitude(sample)  # frames read on demand are checked here first
-        step = max(1, -(-max(sample.shape[1:3]) // GRID_SIDE))
+        step = grid_step(sample.shape[1:3])
         on_grid = sample[:, ::step, ::step]
         self.grid = on_grid.shape[1:]
         self.values = on_grid.reshape(len(sample), -1).astype(np.float64)
@@ -211,10 +221,12 @@ class FrameSample:
         self.brightness, self.agreeing = _brightness(self.values, self.level, self.std)
 
 
-def choose_for_sample(sample: np.ndarray) -> Choice:
+def choose_for_sample(sample: np.ndarray, image_shape: "tuple | None" = None) -> Choice:
     """The choice for one (T, Y, X, colours) stack, from its frames :func:`sample_indices`.
 
-    ``sample`` holds those frames in order: consecutive pairs.
+    ``sample`` holds those frames in order (consecutive pairs), whole or on
+    the grid of :func:`plan_sample`; ``image_shape`` is the stack's (Y, X),
+    by default the sample's.
     """
     if sample.shape[-1] > 1:
         return colour_choice()
@@ -224,7 +236,7 @@ def choose_for_sample(sample: np.ndarray) -> Choice:
 
     seen = FrameSample(sample)
     noise, std = seen.noise, seen.std
-    smooth = can_smooth(sample.shape[1:3])
+    smooth = can_smooth(sample.shape[1:3] if image_shape is None else image_shape)
     values = seen.values / seen.brightness[:, None]
     level = densest_level(values, DENSEST * std)
     deviation = (values - level) / std
@@ -361,5 +373,5 @@ def choose_method(
     choices = []
     for index in np.ndindex(*layout.stacks_shape):
         stack = frames[(slice(None), *index)].reshape((len(frames), *layout.stack_shape[1:]))
-        choices.append(choose_for_sample(stack))
+        choices.append(choose_for_sample(stack, layout.stack_shape[1:3]))
     return choices

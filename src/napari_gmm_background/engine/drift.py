@@ -436,7 +436,7 @@ class DriftWarning(UserWarning):
     """A static background was asked for, and the stack's brightness drifts.
 
     Bleaching, lamp drift or a scene change: one background fits few of the
-    frames. ``per_frame=True`` (the widget's *per frame*, the command
+    frames. ``per_frame=True`` (the widget's *background per frame*, the command
     line's ``--per-frame``) follows the drift with one background per frame.
     """
 
@@ -476,8 +476,8 @@ class BrightnessDrift:
             f"the brightness drifts by {100 * self.change:.0f} % over the frames "
             f"(brightest near frame {self.brightest}, dimmest near frame {self.dimmest}), far "
             "more than the noise explains: one static background fits few of the frames; "
-            "per_frame=True (the widget's 'per frame', the command line's --per-frame) gives "
-            "each frame its own"
+            "per_frame=True (the widget's 'background per frame (drift)', the command line's "
+            "--per-frame) gives each frame its own"
         )
 
 

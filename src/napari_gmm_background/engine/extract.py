@@ -87,7 +87,10 @@ def extract_background(
         Seed for the "sklearn" engine's k-means; the "numba" engine uses
         none, its initialisation is deterministic.
     method : str
-        A name of :data:`METHODS`; :data:`DEFAULT_METHOD` by default.
+        A name of :data:`METHODS`; :data:`DEFAULT_METHOD` (``"auto"``) by
+        default, which decides from the frames which method fits each stack:
+        :func:`~napari_gmm_background.choose_method` says what it decides,
+        and ``iter_background(..., choices=[])`` collects it during a run.
     rgb : bool, optional
         Whether the last axis is colour (length 3 or 4), whose channels
         move together; by default guessed as napari does: a last axis of
@@ -95,7 +98,7 @@ def extract_background(
     n_stillest : int
         Frames each pixel (or cell) keeps, those with the least motion
         around it, for the methods that look for still moments (``gmm``,
-        ``motionless``, ``motionless-gmm``).
+        ``motionless``, ``motionless-gmm``, and ``auto`` where it runs ``gmm``).
     agreement : float
         For the same methods: frames within this many noise standard
         deviations of the first estimate agree with it and make the
@@ -107,7 +110,11 @@ def extract_background(
         suddenly: the movie is cut at change points found automatically
         and each segment gets its own background; a
         :class:`SceneChangeWarning` names the change frames. The result
-        has ``data``'s shape, time axis kept.
+        has ``data``'s shape, time axis kept. Without it, a
+        :class:`~napari_gmm_background.DriftWarning` says when the stack's
+        brightness drifts by more than the noise explains (bleaching, a
+        lamp, a scene change), by how much, and that ``per_frame=True``
+        follows it.
 
     Returns
     -------
@@ -117,13 +124,12 @@ def extract_background(
         range). For a dask array (``per_frame`` reads it whole), a lazy
         dask array whose values equal those for the same data in numpy,
         computed wherever dask runs it (threads, processes, a distributed
-        cluster): for the methods that read in blocks (``gmm``,
-        ``motionless``, ``motionless-gmm``) one task per stack reads the
-        data a part along time and a block of rows at a time (see
-        :mod:`napari_gmm_background.reading`), so memory stays far below
-        the data's size; for the others, blocks are rechunked to hold the
-        whole time axis (and, for ``fluorescence``, whole images) and each
-        is done on its own.
+        cluster): for the methods that read in blocks (all but
+        ``notebook``) one task per stack reads the data a part along time
+        and a block of rows at a time (see
+        :mod:`napari_gmm_background.core.reading`), so memory stays far
+        below the data's size; for ``notebook``, blocks are rechunked to
+        hold the whole time axis and each is done on its own.
 
     Raises
     ------

@@ -250,7 +250,7 @@ def _plan_auto(
         sample = sampled.result()
         if check_drift:
             warn_of_drift(sample, source.shape[0])
-        choice = choose_for_sample(sample)
+        choice = choose_for_sample(sample, source.shape[1:3])
         chosen["choice"], chosen["plan"] = choice, candidates[choice.method]
         chosen["steps"] = chosen["plan"].spread_over(n_steps)
         candidates.clear()  # the others' copies of the source go
