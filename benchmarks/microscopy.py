@@ -1,4 +1,4 @@
-"""Microscopy: static and drifting fluorescence backgrounds, masks, correction.
+"""Microscopy: fluorescence and transmitted light, static and drifting; masks, correction.
 
 Movies from ``datasets.fluorescence_movie`` (uint16, Poisson and read noise,
 camera offset 100, vignetting, dust, debris, moving and dividing cells of
@@ -6,14 +6,27 @@ which a quarter barely move), each with its true background per frame:
 
 * "static": nothing drifts;
 * "bleaching": everything fades by 30 % over the movie;
-* "jump": the lamp brightens by 1.3 and the focus changes at the middle frame.
+* "jump": the lamp brightens by 1.3 and the focus changes at the middle frame;
+* "T,C,Y,X": two channels (two static movies) of half the frames;
+* "T,Z,Y,X": nine slices (nine static movies) of a quarter of the frames;
+
+and from ``datasets.transmitted_light_movie`` (3,000 photons, cells that
+absorb 45 %) and ``datasets.fields_of_view`` (other cells in every frame):
+
+* "brightfield": a faint bright halo around the cells;
+* "phase": a strong one (foreground both darker and brighter);
+* "fields of view": 60 fields of one fluorescence slide, 10 cells each.
+
+For each static run of the default (``auto``) the choice it made is
+printed, and whether it warned that the brightness drifts.
 
 Each method's background is compared with every frame's true background:
 the mean absolute error over all frames and pixels, in ADU. Static methods
 give one image for the whole movie; per-frame methods one per frame.
 
-* ``extract_background(frames, method=...)`` for "fluorescence",
-  "motionless" and "gmm" (the default), and with ``per_frame=True``;
+* ``extract_background(frames, method=...)`` for "auto" (the default),
+  "fluorescence", "transmitted", "motionless" and "gmm", and with
+  ``per_frame=True``;
 * ``np.median`` and ``np.percentile(..., 10)`` over time;
 * OpenCV MOG2 (float32 frames scaled to 0-255, then scaled back);
 * BaSiCPy (``BaSiC().fit(frames)``: flatfield x baseline + darkfield per
@@ -125,10 +138,24 @@ def timed(function):
 def static_methods() -> dict:
     from napari_gmm_background import extract_background
 
+    def method(name):
+        def run(frames):
+            import warnings
+
+            from napari_gmm_background import DriftWarning
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DriftWarning)
+                return extract_background(frames, method=name)
+
+        return run
+
     return {
-        "fluorescence": lambda f: extract_background(f, method="fluorescence"),
-        "motionless": lambda f: extract_background(f, method="motionless"),
-        "gmm (default)": lambda f: extract_background(f),
+        "auto (default)": method("auto"),
+        "fluorescence": method("fluorescence"),
+        "transmitted": method("transmitted"),
+        "motionless": method("motionless"),
+        "gmm": method("gmm"),
         "np.median": lambda f: np.median(f, axis=0),
         "np.percentile 10": lambda f: np.percentile(f, 10, axis=0),
         "OpenCV MOG2": mog2_background,
@@ -149,9 +176,59 @@ def per_frame_methods() -> dict:
         return run
 
     return {
+        "auto, per frame": per_frame("auto"),
         "fluorescence, per frame": per_frame("fluorescence"),
         "motionless, per frame": per_frame("motionless"),
     }
+
+
+def what_auto_says(frames: np.ndarray) -> dict:
+    """The default's choices on ``frames`` (static), and any DriftWarning it gives."""
+    import warnings
+
+    from napari_gmm_background import DriftWarning
+    from napari_gmm_background.core.progress import run_to_end
+    from napari_gmm_background.engine.choice import describe_choices
+    from napari_gmm_background.engine.run import iter_background
+
+    choices = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DriftWarning)
+        run_to_end(iter_background(frames, choices=choices))
+    drift = [str(w.message) for w in caught if issubclass(w.category, DriftWarning)]
+    return {"choice": describe_choices(choices), "drift warning": drift[0] if drift else ""}
+
+
+def movies(args) -> dict:
+    """(name, movie, whether the per-frame methods run on it) of every movie measured."""
+    from napari_gmm_background.datasets import (
+        DRIFTS,
+        fields_of_view,
+        fluorescence_movie,
+        transmitted_light_movie,
+    )
+
+    size, n, seed = args.size, args.frames, args.seed
+    for drift in DRIFTS:
+        yield drift, fluorescence_movie(n, size, size, drift=drift, seed=seed), True
+    channels = [fluorescence_movie(n // 2, size, size, seed=seed + c) for c in (1, 2)]
+    yield "T,C,Y,X", _stacked(channels, axis=1), False
+    slices = [fluorescence_movie(n // 4, size, size, seed=seed + 10 + z) for z in range(9)]
+    yield "T,Z,Y,X", _stacked(slices, axis=1), False
+    for contrast in ("brightfield", "phase"):
+        movie = transmitted_light_movie(n, size, size, contrast=contrast, seed=seed)
+        yield contrast, movie, False
+    yield "fields of view", fields_of_view(60, size, size, n_cells=10, seed=seed), False
+
+
+def _stacked(movies: list, axis: int):
+    """Movies side by side along a new axis after time, as one movie with its truth."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        frames=np.stack([m.frames for m in movies], axis=axis),
+        background=np.stack([m.background for m in movies], axis=axis),
+    )
 
 
 def mask_scores(movie, backgrounds, frames: int) -> dict:
@@ -211,23 +288,27 @@ def main():
     if args.basicpy_worker:
         basicpy_worker(*args.basicpy_worker)  # in BaSiCPy's environment: not our package
         return
-    from napari_gmm_background.datasets import DRIFTS, fluorescence_movie
+    from napari_gmm_background.datasets import fluorescence_movie
 
-    results = {"movies": {}, "masks": {}, "correction": None}
+    results = {"movies": {}, "masks": {}, "correction": None, "auto": {}}
     warm = fluorescence_movie(12, 64, 64, seed=1).frames
     for run in (*static_methods().values(), *per_frame_methods().values()):
         run(warm)  # compile the kernels before timing
-    for drift in DRIFTS:
-        movie = fluorescence_movie(args.frames, args.size, args.size, drift=drift, seed=args.seed)
+    for name, movie, per_frame in movies(args):
         rows = {}
-        for name, run in {**static_methods(), **per_frame_methods()}.items():
-            estimate, seconds = timed(lambda run=run, frames=movie.frames: run(frames))
-            rows[name] = {"error": mean_error(estimate, movie.background), "seconds": seconds}
-            if name == "fluorescence, per frame":
+        frames = movie.frames
+        many_stacks = frames.ndim > 3
+        runs = {**static_methods(), **per_frame_methods()} if per_frame else static_methods()
+        if many_stacks:  # the stack-wise methods only: medians and MOG2 see one image per frame
+            runs = {k: v for k, v in runs.items() if not k.startswith(("np.", "OpenCV"))}
+        for method, run in runs.items():
+            estimate, seconds = timed(lambda run=run, frames=frames: run(frames))
+            rows[method] = {"error": mean_error(estimate, movie.background), "seconds": seconds}
+            if method == "fluorescence, per frame":
                 per_frame_background = estimate
-            if name == "fluorescence" and drift == "static":
+            if method == "fluorescence" and name == "static":
                 static_background = estimate
-        basic = run_basicpy(movie.frames, args.basicpy_python)
+        basic = None if many_stacks else run_basicpy(frames, args.basicpy_python)
         if basic is not None:
             backgrounds, seconds = basic
             errors = [mean_error(b, movie.background) for b in backgrounds]
@@ -236,12 +317,13 @@ def main():
                 "seconds": seconds,
                 "darkfield": bool(np.argmin(errors)),
             }
-        results["movies"][drift] = rows
-        if drift in ("static", "bleaching"):
-            results["masks"][drift] = mask_scores(movie, per_frame_background, args.mask_frames)
-        if drift == "static":
+        results["movies"][name] = rows
+        results["auto"][name] = what_auto_says(frames)
+        if name in ("static", "bleaching"):
+            results["masks"][name] = mask_scores(movie, per_frame_background, args.mask_frames)
+        if name == "static":
             results["correction"] = correction_scores(movie, static_background)
-        print(f"{drift}: done", file=sys.stderr)
+        print(f"{name}: done", file=sys.stderr)
 
     results["machine"] = machine()
     (HERE / "results").mkdir(exist_ok=True)
@@ -280,8 +362,15 @@ def print_tables(results: dict, args) -> None:
             cells.append(f"{row['error']:.2f} ({row['seconds']:.1f} s)" if row else "-")
         print(f"| {method} | " + " | ".join(cells) + " |")
     for movie, rows in results["movies"].items():
-        ratio = rows["fluorescence, per frame"]["seconds"] / rows["fluorescence"]["seconds"]
-        print(f"\n{movie}: per-frame time / static time (fluorescence) = {ratio:.2f}", end="")
+        if "fluorescence, per frame" in rows:
+            ratio = rows["fluorescence, per frame"]["seconds"] / rows["fluorescence"]["seconds"]
+            print(f"\n{movie}: per-frame time / static time (fluorescence) = {ratio:.2f}", end="")
+    print(
+        "\n\nWhat the default decided (static runs), and whether it said the brightness drifts:\n"
+    )
+    for movie, said in results["auto"].items():
+        drift = said["drift warning"].split(":")[0] if said["drift warning"] else "no drift warning"
+        print(f"- {movie}: {said['choice']}; {drift}")
     print("\n\nMasks (fluorescence per-frame background, threshold 4, min size 30):\n")
     print("| movie | precision | recall | frames | time |")
     print("|---|---|---|---|---|")

@@ -8,7 +8,9 @@ fluorescence movie: Poisson noise, offset, vignetting, dust, debris, slow and
 dividing cells), and leaves waving in front of a wall over part of the view.
 Methods, each the call shown in the README:
 
-* ``extract_background(frames)``: the default ("gmm");
+* ``extract_background(frames)``: the default ("auto": ``gmm`` for colour
+  video, a method chosen from the frames for a single channel), and
+  ``method="gmm"``;
 * ``extract_background(frames, method="notebook")``: the seed notebook's rule;
 * ``extract_background(frames, method="motionless")`` and ``"motionless-gmm"``;
 * ``np.median(frames, axis=0)``;
@@ -177,7 +179,8 @@ def methods(seed_loop: bool):
     from napari_gmm_background import extract_background
 
     table = {
-        "gmm (default)": lambda f: extract_background(f),
+        "auto (default)": lambda f: extract_background(f),
+        "gmm": lambda f: extract_background(f, method="gmm"),
         "notebook rule": lambda f: extract_background(f, method="notebook"),
         "motionless": lambda f: extract_background(f, method="motionless"),
         "motionless-gmm": lambda f: extract_background(f, method="motionless-gmm"),
@@ -257,7 +260,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         default = next(
-            d for d in results if d["sequence"] == r["sequence"] and d["method"] == "gmm (default)"
+            d for d in results if d["sequence"] == r["sequence"] and d["method"] == "auto (default)"
         )
         print(
             f"| {r['sequence']} | {r['method']} | {r['AGE']:.2f} | {r['pEPs']:.2f} "
