@@ -344,9 +344,7 @@ def fluorescence_movie(
         # Visible in one frame: the light cells add (ADU) reaches the noise's deviation.
         noise_std = np.sqrt(adu_per_photon**2 * light + read_noise**2)
         cell_masks[t] = adu_per_photon * added_light >= noise_std
-        counts = rng.poisson(expected)
-        image = offset + adu_per_photon * counts + rng.normal(0, read_noise, light.shape)
-        frames[t] = np.clip(np.rint(image), 0, 65535)
+        frames[t] = _expose(rng, expected, offset, adu_per_photon, read_noise)
         backgrounds[t] = offset + adu_per_photon * light
     return MicroscopyMovie(
         frames,
@@ -356,6 +354,19 @@ def fluorescence_movie(
         gain / gain[0],
         (change,) if change < n_frames else (),
     )
+
+
+def _expose(rng, expected: np.ndarray, offset, adu_per_photon, read_noise) -> np.ndarray:
+    """A camera's uint16 frame of ``expected`` photons: Poisson counts, gain, offset, read noise."""
+    counts = rng.poisson(expected)
+    image = offset + adu_per_photon * counts + rng.normal(0, read_noise, expected.shape)
+    return np.clip(np.rint(image), 0, 65535)
+
+
+def _static_movie(frames, background, cells, touched) -> MicroscopyMovie:
+    """A movie whose every frame has ``background``, in ADU."""
+    background = np.broadcast_to(background.astype(np.float32), frames.shape)
+    return MicroscopyMovie(frames, background, cells, touched, np.ones(len(frames)), ())
 
 
 def _slide(rng, yy: np.ndarray, xx: np.ndarray, photons: float, *, debris_absorbs: bool = False):
@@ -547,19 +558,8 @@ def transmitted_light_movie(
         change = adu_per_photon * np.abs(expected - light)
         cell_masks[t] = change >= noise_std
         touched |= change >= adu_per_photon
-        image = (
-            offset + adu_per_photon * rng.poisson(expected) + rng.normal(0, read_noise, light.shape)
-        )
-        frames[t] = np.clip(np.rint(image), 0, 65535)
-    background = (offset + adu_per_photon * light).astype(np.float32)
-    return MicroscopyMovie(
-        frames,
-        np.broadcast_to(background, frames.shape),
-        cell_masks,
-        touched,
-        np.ones(n_frames),
-        (),
-    )
+        frames[t] = _expose(rng, expected, offset, adu_per_photon, read_noise)
+    return _static_movie(frames, offset + adu_per_photon * light, cell_masks, touched)
 
 
 @_checked
@@ -600,19 +600,8 @@ def fields_of_view(
         expected = light.copy()
         added = _cells_light(cells, 0, 1.0, rng, yy, xx, touched, expected)
         cell_masks[t] = adu_per_photon * added >= noise_std
-        image = (
-            offset + adu_per_photon * rng.poisson(expected) + rng.normal(0, read_noise, light.shape)
-        )
-        frames[t] = np.clip(np.rint(image), 0, 65535)
-    background = (offset + adu_per_photon * light).astype(np.float32)
-    return MicroscopyMovie(
-        frames,
-        np.broadcast_to(background, frames.shape),
-        cell_masks,
-        touched,
-        np.ones(n_fields),
-        (),
-    )
+        frames[t] = _expose(rng, expected, offset, adu_per_photon, read_noise)
+    return _static_movie(frames, offset + adu_per_photon * light, cell_masks, touched)
 
 
 @_checked
