@@ -63,12 +63,12 @@ SAMPLE_PAIRS = 32
 GRID_SIDE = 128
 # The surroundings a departure is also measured against: a quarter of the grid's side.
 SURROUNDINGS = 1 / 4
-# A sample is foreground this many noise deviations from its pixel's median.
+# A sample is foreground this many noise deviations from its pixel's background.
 FOREGROUND = 5.0
 # The width of the densest run of samples, in noise deviations.
 DENSEST = 4.0
 # One side's share of the foreground's departure that makes it one-sided.
-ONE_SIDED = 0.9
+ONE_SIDED = 0.95
 # Frames follow one another where consecutive ones change at most this
 # share as often as frames far apart do.
 FOLLOWING = 0.5

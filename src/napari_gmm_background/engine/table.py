@@ -296,7 +296,7 @@ METHODS: "dict[str, Method]" = {
                 "the chosen method's (see each); the choice from up to 32 pairs of "
                 "consecutive frames: the share of the foreground's departure (samples over "
                 "5 noise standard deviations from the pixel's most populated level) that is "
-                "brighter, 0.9 or more for light added, 0.1 or less for light taken away; "
+                "brighter, 0.95 or more for light added, 0.05 or less for light taken away; "
                 "smoothing takes at each pixel the widest Gaussian average (sigma 1 to 8) "
                 "that agrees with every narrower one within 2 of its standard deviations"
             ),
