@@ -225,10 +225,11 @@ def _plan_auto(
 
     Colour frames (and frames that go by once, a video's) are the ``gmm``'s,
     decided from the shape. Otherwise each candidate is planned on its own
-    copy of the source, and the run takes the fewest steps of them: the
-    steps read a sample of the frames and decide (and, with ``check_drift``,
-    warn where their brightness drifts), the others do the chosen plan's
-    steps spread over them, the last smooths where the data say so.
+    copy of the source, so the steps are known before the run: the first
+    read a sample of the frames, the next decides (and, with ``check_drift``,
+    warns where their brightness drifts), then the chosen plan's steps run,
+    spread over as many steps as the shortest candidate has, and the last
+    smooths where the data say so.
     """
     from .choice import choose_for_sample, colour_choice, plan_sample
     from .drift import plan_drift_check, warn_of_drift
