@@ -66,3 +66,19 @@ def read_only_folder(tmp_path) -> Path:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture(autouse=True)
+def _warm_up_finished():
+    """Each test ends with the engine's warm-up threads done.
+
+    Numba compiles inside ``warnings.catch_warnings``, which is global to the
+    process: a warm-up a widget started, still compiling in the next test,
+    would swap that test's warning filters and records for its own.
+    """
+    yield
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "napari-gmm-background warm-up":
+            thread.join(timeout=300)
