@@ -171,7 +171,9 @@ def test_the_default_paints_no_false_colours_on_the_sample():
     assert np.abs(extract_background(frames).astype(float) - truth).mean() < 0.3
 
 
-def test_after_warm_up_a_run_compiles_nothing(tmp_path):
+@pytest.mark.parametrize("colour", [False, True])
+def test_after_warm_up_a_run_compiles_nothing(tmp_path, colour):
+    """A colour video only ever runs gmm under the default: warming that alone is enough."""
     import os
     import subprocess
     import sys
@@ -188,13 +190,16 @@ class Listener(event.Listener):
         compiled.append(ev.data["dispatcher"].py_func.__qualname__)
     def on_end(self, ev):
         pass
-warm_up(np.uint8)
-assert is_warm(np.uint8) and not is_warm(np.uint16)
+colour = COLOUR
+warm_up(np.uint8, colour=colour)
+assert is_warm(np.uint8, colour=colour) and not is_warm(np.uint16, colour=colour)
+assert is_warm(np.uint8, colour=not colour) == (not colour)  # all candidates cover colour too
 event.register("numba:compile", Listener())
 extract_background(synthetic_traffic(n_frames=40)[0])
 print(sorted(set(compiled)))
 """
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    code = code.replace("COLOUR", str(colour))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -330,7 +330,7 @@ class BackgroundWidget(Container):
         dtype = getattr(getattr(layer, "data", None), "dtype", None)
         if dtype is None:
             return None
-        thread = start_warm_up(dtype, self.method.value)
+        thread = start_warm_up(dtype, self.method.value, colour=bool(getattr(layer, "rgb", False)))
         if thread is not None:
             self.warm_up_thread = thread
         return thread

@@ -35,6 +35,8 @@ def process(source: "Path | None", targets, args, budget: int, inputs: list, sto
     moved in, ``stop`` holds back a stop request, so an input is either
     wholly written or reported as nothing.
     """
+    from ..engine.compiling import start_warm_up
+    from ..io.images import input_kind
     from ..io.outputs import PendingOutputs
 
     label = "sample" if source is None else source.name
@@ -43,8 +45,11 @@ def process(source: "Path | None", targets, args, budget: int, inputs: list, sto
     with PendingOutputs(overwrite=args.overwrite, inputs=inputs) as outputs:
         run = _Run(label, args, _Files.of(outputs, source, targets, args))
         try:
+            if source is not None and input_kind(source) == "video":
+                # Loaded while the video is probed and measured: a video is colour uint8.
+                start_warm_up(np.uint8, args.method, colour=True)
             plan = run.plan(source, budget)
-            _prepare_engine(run.dtype, args.method, bars)
+            _prepare_engine(run.dtype, args.method, bars, colour=run.axes.endswith("S"))
             bars.follow(plan.run())
         finally:
             bars.close()
@@ -495,7 +500,7 @@ def _both(first, second) -> None:
 _COMPILING_AFTER_S = 1.5
 
 
-def _prepare_engine(dtype, method: str, bars: ProgressBars) -> None:
+def _prepare_engine(dtype, method: str, bars: ProgressBars, *, colour: bool) -> None:
     """Compile or load the kernels before the run; named as a stage when it is compiling.
 
     The first run after installing compiles them (seconds); later runs load
@@ -503,7 +508,7 @@ def _prepare_engine(dtype, method: str, bars: ProgressBars) -> None:
     """
     from ..engine.compiling import start_warm_up
 
-    thread = start_warm_up(dtype, method)
+    thread = start_warm_up(dtype, method, colour=colour)
     if thread is None:
         return
     thread.join(_COMPILING_AFTER_S)

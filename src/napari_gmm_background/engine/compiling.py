@@ -23,12 +23,29 @@ _warm: "set[tuple[str, str]]" = set()
 _warm_lock = threading.Lock()
 
 
-def is_warm(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> bool:
-    """Whether :func:`warm_up` has run for this dtype and method in this process."""
-    return (np.dtype(dtype).name, method) in _warm
+def is_warm(dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = False) -> bool:
+    """Whether :func:`warm_up` has run for this dtype, method and colour in this process."""
+    # Warmed for any frames (every method the default may choose) covers colour too.
+    return _key(dtype, method, colour) in _warm or _key(dtype, method, False) in _warm
 
 
-def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
+def _key(dtype: "DTypeLike", method: str, colour: bool) -> "tuple[str, str, bool]":
+    entry = get_method(method)
+    # Colour frames always get the same method from the default: only it is warmed.
+    return np.dtype(dtype).name, entry.name, bool(colour and entry.chooses)
+
+
+def _methods_run(method: str, colour: bool) -> "tuple[str, ...]":
+    """The methods a run of ``method`` may run: for the default, what it may choose."""
+    from .choice import colour_choice
+
+    entry = get_method(method)
+    if not entry.chooses:
+        return (entry.name,)
+    return (colour_choice().method,) if colour else AUTO_CANDIDATES
+
+
+def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = False) -> None:
     """Compile, or load from numba's disk cache, the kernels a run needs for this dtype and method.
 
     The first run after installing compiles the kernels it needs (several
@@ -36,13 +53,14 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
     Running a small stack of this dtype through the method now, in the
     background or behind a message, spares the real run that wait. Thread
     safe: numba compiles each kernel once, and a run that needs a kernel
-    being compiled waits for it.
+    being compiled waits for it. ``colour`` says the frames are colour
+    (a video), for which the default only ever runs one method.
     """
-    key = (np.dtype(dtype).name, get_method(method).name)
-    if key in _warm:
+    key = _key(dtype, method, colour)
+    if is_warm(dtype, method, colour=colour):
         return
     with _warm_lock:
-        if key in _warm:
+        if is_warm(dtype, method, colour=colour):
             return
         rng = np.random.default_rng(0)
         # A scene as a camera sees it (a level plus a little noise, which
@@ -50,25 +68,25 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> None:
         # scored on cells of 2 pixels: the kernels of a real run, not the
         # small-image shortcuts.
         frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255).astype(key[0])
-        entry = get_method(method)
-        # The default runs whichever method the frames call for: all of them warm.
-        for name in AUTO_CANDIDATES if entry.chooses else (entry.name,):
+        for name in _methods_run(method, colour):
             extract_background(frames, method=name)
         _warm.add(key)
 
 
-def start_warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD) -> "threading.Thread | None":
+def start_warm_up(
+    dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = False
+) -> "threading.Thread | None":
     """:func:`warm_up` in a background thread; None when there is nothing to prepare.
 
     A failure there is left for the real run to report, where the user
     sees it (the widget's status line, the command line's error).
     """
-    if is_warm(dtype, method):
+    if is_warm(dtype, method, colour=colour):
         return None
 
     def prepare() -> None:
         try:
-            warm_up(dtype, method)
+            warm_up(dtype, method, colour=colour)
         except Exception:  # said by the run that needs these kernels
             pass
 
