@@ -12,12 +12,9 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
-
 __all__ = [
     "MEMORY_BUDGET_VARIABLE",
     "MEMORY_FRACTION",
-    "empty_mapped",
     "give_memory_back",
     "memory_budget",
     "parse_size",
@@ -67,34 +64,6 @@ def _available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 4 * 2**30
-
-
-# Below this an array is left to numpy: mapping it whole saves nothing worth a call.
-_MAPPED_BYTES = 16 * 2**20
-
-
-def empty_mapped(shape: tuple, dtype) -> np.ndarray:
-    """``np.empty(shape, dtype)`` with its memory mapped at once (zeros), for large buffers.
-
-    Where every page is first touched one by one (numpy asks for huge pages,
-    which the kernel then tries to assemble, and a virtual machine may have
-    to back each page as it comes), a run that fills 1 GB of fresh buffers
-    measured 2 to 4 s of faults; mapped in one call (``MAP_POPULATE``) the
-    same memory costs about 0.4 s. The memory is freed with the array. Small
-    buffers, and systems without ``MAP_POPULATE``, get ``np.empty``.
-    """
-    import mmap
-
-    dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    if n_bytes < _MAPPED_BYTES or populate is None:
-        return np.empty(shape, dtype=dtype)
-    try:
-        pages = mmap.mmap(-1, n_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
-    except OSError:  # no room to map it whole now: numpy's own way may still fit
-        return np.empty(shape, dtype=dtype)
-    return np.frombuffer(pages, dtype=dtype).reshape(shape)
 
 
 def release_read_buffers_when_freed() -> None:

@@ -345,10 +345,8 @@ class _Decoder:
     def _start(self) -> None:
         if self._thread is not None:
             return
-        from ..core.memory import empty_mapped
-
         n_slots = min(_RING_FRAMES, len(self.frames)) + 2  # and the two the scoring holds
-        self._ring = empty_mapped((n_slots, *self.stack.shape[1:]), np.uint8)
+        self._ring = np.empty((n_slots, *self.stack.shape[1:]), dtype=np.uint8)
         self._free, self._decoded = queue.Queue(), queue.Queue()
         for slot in range(n_slots):
             self._free.put(slot)

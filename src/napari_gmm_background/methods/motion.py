@@ -494,14 +494,12 @@ class _StackFit:
         from ..core.threads import on_workers
 
         if not self.scoring:
-            from ..core.memory import empty_mapped
-
             shape, dtype = self.source.shape[1:], self.source.dtype
             cells = self.grid + (self.n_kept, self.cell, self.cell * self.n_colours)
             streams = self.source.streams
             # Each share's kept frames, a cell's side by side (merged into self.kept at the end).
-            self.kept_cells = empty_mapped((len(streams), *cells), dtype)
-            self.refine = empty_mapped((self.n_refine, *shape), dtype)
+            self.kept_cells = np.empty((len(streams), *cells), dtype=dtype)
+            self.refine = np.empty((self.n_refine, *shape), dtype=dtype)
             self.shares = [
                 _SharePass(self, stream, kept)
                 for stream, kept in zip(streams, self.kept_cells, strict=True)
@@ -519,7 +517,6 @@ class _StackFit:
 
     def _end_streamed_pass(self) -> None:
         """The shares' stillest frames merged into one set per cell, as planes (S, H, W, C)."""
-        from ..core.memory import empty_mapped
         from ..core.threads import in_parts
         from . import _motion_kernels
 
@@ -533,7 +530,7 @@ class _StackFit:
         slots = np.stack([share.slots for share in shares])
         offered = np.array([share.n_offered for share in shares], dtype=np.int64)
         cells = self.kept_cells
-        planes = empty_mapped((n_kept, self.height, self.width * self.n_colours), cells.dtype)
+        planes = np.empty((n_kept, self.height, self.width * self.n_colours), dtype=cells.dtype)
         merge = partial(_motion_kernels.merge_kept, bests, slots, offered, cells, self.cell, planes)
         in_parts(0, grid[0], merge)
         del self.shares, self.kept_cells, cells
