@@ -79,6 +79,8 @@ def _warm_up_finished():
     yield
     import threading
 
+    from napari_gmm_background.engine.compiling import WARM_UP_THREAD
+
     for thread in threading.enumerate():
-        if thread.name == "napari-gmm-background warm-up":
+        if thread.name == WARM_UP_THREAD:
             thread.join(timeout=300)

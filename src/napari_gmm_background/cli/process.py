@@ -35,8 +35,6 @@ def process(source: "Path | None", targets, args, budget: int, inputs: list, sto
     moved in, ``stop`` holds back a stop request, so an input is either
     wholly written or reported as nothing.
     """
-    from ..engine.compiling import start_warm_up
-    from ..io.images import input_kind
     from ..io.outputs import PendingOutputs
 
     label = "sample" if source is None else source.name
@@ -45,9 +43,6 @@ def process(source: "Path | None", targets, args, budget: int, inputs: list, sto
     with PendingOutputs(overwrite=args.overwrite, inputs=inputs) as outputs:
         run = _Run(label, args, _Files.of(outputs, source, targets, args))
         try:
-            if source is not None and input_kind(source) == "video":
-                # Loaded while the video is probed and measured: a video is colour uint8.
-                start_warm_up(np.uint8, args.method, colour=True)
             plan = run.plan(source, budget)
             _prepare_engine(run.dtype, args.method, bars, colour=run.axes.endswith("S"))
             bars.follow(plan.run())
@@ -250,9 +245,12 @@ class _Run:
 
     def _plan_video(self, source: Path, budget: int) -> Plan:
         """Decoded into memory when the frames fit the budget; streamed otherwise."""
+        from ..engine.compiling import start_warm_up
         from ..io.streaming import plan_on_decoded, plan_video_background
         from ..io.video import video_info
 
+        # The kernels load while the video is probed and measured: its frames are colour uint8.
+        start_warm_up(np.uint8, self.args.method, colour=True)
         info = video_info(source)
         indices = range(info.n_frames)[self.args.frames or slice(None)]
         if len(indices) == 0:

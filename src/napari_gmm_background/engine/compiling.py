@@ -16,10 +16,13 @@ from .table import AUTO_CANDIDATES, DEFAULT_METHOD, get_method
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
-__all__ = ["is_warm", "start_warm_up", "warm_up"]
+__all__ = ["WARM_UP_THREAD", "is_warm", "start_warm_up", "warm_up"]
 
-# (dtype, method) pairs whose kernels this process has compiled or loaded.
-_warm: "set[tuple[str, str]]" = set()
+# The name of the thread :func:`start_warm_up` starts.
+WARM_UP_THREAD = "napari-gmm-background warm-up"
+
+# (dtype, method, colour only) keys whose kernels this process has compiled or loaded.
+_warm: "set[tuple[str, str, bool]]" = set()
 _warm_lock = threading.Lock()
 
 
@@ -90,6 +93,6 @@ def start_warm_up(
         except Exception:  # said by the run that needs these kernels
             pass
 
-    thread = threading.Thread(target=prepare, name="napari-gmm-background warm-up", daemon=True)
+    thread = threading.Thread(target=prepare, name=WARM_UP_THREAD, daemon=True)
     thread.start()
     return thread
