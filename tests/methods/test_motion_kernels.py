@@ -105,6 +105,31 @@ def test_joint_colour_refinement_takes_every_channel_from_the_same_frames():
     assert results[True, 0] == results[True, 16] == [100, 100, 100]
 
 
+@pytest.mark.parametrize("n_channels", [1, 2, 3])
+@pytest.mark.parametrize("joint", [False, True])
+def test_counting_and_sorting_give_the_same_agreeing_medians(n_channels, joint):
+    # Integers near a first estimate, a third of them foreground: each
+    # counting loop (colours, values, any channels jointly) against sorting.
+    rng = np.random.default_rng(n_channels + 10 * joint)
+    base = rng.integers(10, 240, (4, 150, n_channels))
+    frames = base + rng.integers(-6, 7, (41, 4, 150, n_channels))
+    foreground = rng.random(frames.shape[:3]) < 0.3
+    frames[foreground] = rng.integers(0, 255, (foreground.sum(), n_channels))
+    frames = frames.clip(0, 255).astype(np.uint16)
+    first = base + rng.random(base.shape) - 0.5
+    counted, sorted_ = np.empty(first.shape), np.empty(first.shape)
+    counted_support, sorted_support = np.empty((4, 150), np.int32), np.empty((4, 150), np.int32)
+    _motion_kernels.agreeing_medians_counted(
+        frames, first, 4.3, 10, joint, 0, 4, counted, counted_support
+    )
+    _motion_kernels.agreeing_medians_sorted(
+        frames.astype(np.float64), first, 4.3, joint, 0, 4, sorted_, sorted_support
+    )
+    np.testing.assert_array_equal(counted, sorted_)
+    np.testing.assert_array_equal(counted_support, sorted_support)
+    assert 0 < counted_support.min() < counted_support.max() < 41
+
+
 def test_a_background_shown_now_and_then_wins_over_a_slow_uniform_object():
     # 40 frames: the road (100, 90, 80) in 12, scattered; a slow uniform van
     # (30, 60, 200) in 10 consecutive ones, which were the stillest; the rest
