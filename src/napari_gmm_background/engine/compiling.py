@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..methods.motion import compile_streamed_pass
 from .extract import extract_background
 from .table import AUTO_CANDIDATES, DEFAULT_METHOD, get_method
 
@@ -73,6 +74,8 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = 
         frames = np.clip(100 + rng.normal(0, 2, (20, 256, 256)), 0, 255).astype(key[0])
         for name in _methods_run(method, colour):
             extract_background(frames, method=name)
+            if colour and get_method(name).streams:  # a video longer than memory streams
+                compile_streamed_pass(key[0])
         _warm.add(key)
 
 

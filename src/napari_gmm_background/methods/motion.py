@@ -42,6 +42,8 @@ from ..core.layout import NON_FINITE_MESSAGE, check_magnitude
 from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
     from ..core.reading import InMemory, LazyStack
 
     StackSource = InMemory | LazyStack
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MotionOptions",
     "cell_size_for",
+    "compile_streamed_pass",
     "estimate_noise",
     "motion_scores",
     "plan_stack",
@@ -733,3 +736,31 @@ class _SharePass:
             self.kept, self.fit.cell, 0, self.fit.grid[0],
         )  # fmt: skip
         self.n_offered += 1
+
+
+def compile_streamed_pass(dtype: "DTypeLike" = np.uint8) -> None:
+    """Compile, or load from numba's cache, the kernels only frames that go by once use.
+
+    A video longer than memory needs them at its first frame: keeping each
+    cell's stillest frames as they arrive, and merging the decoders'
+    lists. An in-memory run never reaches them, so warming up with one
+    would leave a first streamed run to wait for the compiler (about 4 s
+    here). Called on one cell of two shares, with the array types a
+    stream of ``dtype`` colour frames gives them.
+    """
+    from . import _motion_kernels
+
+    n_keep, n_shares, n_colours = 2, 2, 3
+    values = np.zeros((1, n_colours), dtype=dtype)  # a frame's rows
+    scores = np.zeros((1, 1), dtype=np.uint32)
+    bests = np.zeros((n_shares, 1, 1, n_keep), dtype=np.uint64)
+    slots = np.zeros((n_shares, 1, 1, n_keep), dtype=np.int32)
+    worst = np.full((1, 1), np.iinfo(np.uint64).max, dtype=np.uint64)
+    kept = np.zeros((n_shares, 1, 1, n_keep, 1, n_colours), dtype=dtype)
+    for t in range(n_keep):
+        _motion_kernels.keep_least_moving_kept(
+            scores, t, t, bests[0], worst, slots[0], values, kept[0], 1, 0, 1
+        )
+    offered = np.array([n_keep, 0], dtype=np.int64)
+    planes = np.empty((n_keep, 1, n_colours), dtype=dtype)
+    _motion_kernels.merge_kept(bests, slots, offered, kept, 1, planes, 0, 1)
