@@ -151,7 +151,8 @@ def sequences():
     )
 
     for folder in sorted(glob.glob(str(SHARED / "sbi" / "*"))):
-        files = sorted(glob.glob(f"{folder}/frames/*.png"))
+        # PNG, or JPEG as some sequences are distributed (Foliage)
+        files = sorted(glob.glob(f"{folder}/frames/*.png") + glob.glob(f"{folder}/frames/*.jpg"))
         if files:
             yield (
                 f"SBI {Path(folder).name}",
