@@ -1,5 +1,9 @@
 """Helpers the test modules share: shared data, progress generators, videos."""
 
+import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +116,26 @@ def frame_number(frame):
     return sum(
         1 << bit for bit in range(6) if frame[:, bit * 12 + 2 : bit * 12 + 8, 1].mean() > 128
     )
+
+
+def kernels_compiled_by(setup: str, run: str, cache_dir: Path) -> "list[str]":
+    """The numba kernels a fresh interpreter compiles running ``run`` after ``setup``.
+
+    Both are Python source, run in one process whose numba cache is
+    ``cache_dir`` (a fresh folder: nothing comes from an earlier test).
+    """
+    listen = """
+from numba.core import event
+compiled = []
+class Listener(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Listener())
+"""
+    code = "\n".join([setup, listen, run, "print(sorted(set(compiled)))"])
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])

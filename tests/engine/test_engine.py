@@ -12,7 +12,7 @@ from napari_gmm_background.engine.run import (
     iter_background,
 )
 
-from ..helpers import drain
+from ..helpers import drain, kernels_compiled_by
 
 ALL_METHODS = list(METHODS)
 
@@ -174,35 +174,20 @@ def test_the_default_paints_no_false_colours_on_the_sample():
 @pytest.mark.parametrize("colour", [False, True])
 def test_after_warm_up_a_run_compiles_nothing(tmp_path, colour):
     """A colour video only ever runs gmm under the default: warming that alone is enough."""
-    import os
-    import subprocess
-    import sys
-
-    code = """
-from numba.core import event
-from napari_gmm_background import extract_background
-from napari_gmm_background.datasets import synthetic_traffic
-from napari_gmm_background.engine import is_warm, warm_up
+    setup = f"""
 import numpy as np
-compiled = []
-class Listener(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-    def on_end(self, ev):
-        pass
-colour = COLOUR
+from napari_gmm_background.engine import is_warm, warm_up
+colour = {colour}
 warm_up(np.uint8, colour=colour)
 assert is_warm(np.uint8, colour=colour) and not is_warm(np.uint16, colour=colour)
 assert is_warm(np.uint8, colour=not colour) == (not colour)  # all candidates cover colour too
-event.register("numba:compile", Listener())
-extract_background(synthetic_traffic(n_frames=40)[0])
-print(sorted(set(compiled)))
 """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    code = code.replace("COLOUR", str(colour))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    run = """
+from napari_gmm_background import extract_background
+from napari_gmm_background.datasets import synthetic_traffic
+extract_background(synthetic_traffic(n_frames=40)[0])
+"""
+    assert kernels_compiled_by(setup, run, tmp_path / "cache") == []
 
 
 @pytest.mark.parametrize("power", [1000, -990])

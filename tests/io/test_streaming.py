@@ -8,7 +8,7 @@ from napari_gmm_background.datasets import synthetic_traffic
 from napari_gmm_background.io import read_video
 from napari_gmm_background.io.streaming import iter_video_background, video_background
 
-from ..helpers import drain, write_video
+from ..helpers import drain, kernels_compiled_by, write_video
 
 
 @pytest.fixture(scope="module")
@@ -180,26 +180,15 @@ def test_a_video_of_predicted_frames_streams_from_two_decoders_as_in_memory(
 
 def test_after_warm_up_a_streamed_video_compiles_nothing(long_road, tmp_path):
     """The kernels only frames that go by once use are warmed with those of a colour run."""
-    import os
-    import subprocess
-    import sys
-
     path, frames = long_road
-    code = f"""
-from numba.core import event
+    setup = """
 import numpy as np
 from napari_gmm_background.engine import warm_up
-from napari_gmm_background.io.streaming import video_background
-compiled = []
-class Listener(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-    def on_end(self, ev):
-        pass
-warm_up(np.uint8, colour=True)
 from napari_gmm_background.methods import motion
-motion.MAX_REFINE_SAMPLES, motion.MIN_REFINE_FRAMES = 16 * 48 * 64, 16  # as refinement_of_few_frames
-event.register("numba:compile", Listener())
+warm_up(np.uint8, colour=True)
+motion.MAX_REFINE_SAMPLES, motion.MIN_REFINE_FRAMES = 16 * 48 * 64, 16  # refinement_of_few_frames
+"""
+    run = f"""
 from napari_gmm_background.io import streaming
 kept = []
 real = streaming.VideoStack.__init__
@@ -207,11 +196,7 @@ def counted(self, *args, **kwargs):
     real(self, *args, **kwargs)
     kept.append(self)
 streaming.VideoStack.__init__ = counted
-video_background({str(path)!r}, memory_budget={frames.nbytes // 2})
+streaming.video_background({str(path)!r}, memory_budget={frames.nbytes // 2})
 assert len(kept) == 1 and not kept[0].keeps_every_frame  # it streamed
-print(sorted(set(compiled)))
 """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert kernels_compiled_by(setup, run, tmp_path / "cache") == []
