@@ -161,3 +161,23 @@ def test_a_background_shown_now_and_then_wins_over_a_slow_uniform_object():
     )
     # Five of the eight still frames show it: 1.55 against 1.0, so it wins.
     assert background[0, 0].tolist() == [100, 90, 80]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [7.0],
+        [3.0, 5.0],  # even: the mean of the middle two
+        [10.0, 12.0, 11.0, 10.0, 13.0, 12.0],
+        [0.0, 63.0, 20.0],  # 64 levels: counted
+        [0.0, 64.0, 20.0, 5.0],  # 65 levels: selected
+        [1.5, 2.0, 2.5],  # not integers: selected
+        [-4.0, -2.0, -3.0, -2.0],
+    ],
+)
+def test_the_median_of_levels_is_numpys(values):
+    counts = np.zeros(_motion_kernels._COUNTED_SPAN, dtype=np.int64)
+    data = np.array(values + [99.0])  # a value past n, not taken
+    median = _motion_kernels._median_of_levels(data, len(values), counts)
+    assert median == np.median(values)
+    assert not counts.any()  # left zero for the next call

@@ -518,13 +518,45 @@ def _most_recurring(series, n, width, table_keys, table_counts, keys, quotients,
                 best_key = key
                 best_grid = grid
     values = np.empty(best_count, dtype=np.float64)
+    counts = np.zeros(_COUNTED_SPAN, dtype=np.int64)
     for c in range(series.shape[1]):
         m = 0
         for t in range(n):
             if keys[best_grid, t] == best_key:
                 values[m] = series[t, c]
                 m += 1
-        out[c] = median_in_place(values, m)
+        out[c] = _median_of_levels(values, m, counts)
+
+
+# Integer levels spanning fewer than this many are counted for their median
+# (a fifth of the vote's time went to selecting it); others are selected.
+_COUNTED_SPAN = 64
+
+
+@_jit
+def _median_of_levels(values, n, counts):
+    """numpy's median of ``values[:n]``: counted where they are a few integer levels.
+
+    ``counts`` (:data:`_COUNTED_SPAN`) is zero on entry and on return;
+    ``values`` may be reordered.
+    """
+    if n == 0:
+        return median_in_place(values, n)
+    low, high = values[0], values[0]
+    integers = True
+    for i in range(n):
+        low = min(low, values[i])
+        high = max(high, values[i])
+        integers &= values[i] == np.floor(values[i])
+    if not (integers and high - low < _COUNTED_SPAN):
+        return median_in_place(values, n)
+    base = np.int64(low)
+    for i in range(n):
+        counts[np.int64(values[i]) - base] += 1
+    width = np.int64(high) - base + 1
+    median = _median_of_counts(counts, width, n, low)
+    counts[:width] = 0
+    return median
 
 
 @_jit
