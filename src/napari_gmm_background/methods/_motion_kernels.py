@@ -477,7 +477,9 @@ def _keep_first_where_none_agreed(y, x0, x1, n_agreeing, first_estimates, out, s
 
 
 @_jit
-def _most_recurring(series, n, width, table_keys, table_counts, keys, quotients, out):
+def _most_recurring(
+    series, n, width, table_keys, table_counts, keys, quotients, members, level_counts, out
+):
     """The most recurring colour of ``series[:n]`` (n x C) into ``out``.
 
     The fullest cell of a grid of ``width`` levels a side, over two grids
@@ -486,7 +488,9 @@ def _most_recurring(series, n, width, table_keys, table_counts, keys, quotients,
     power of two, at least twice ``n``); ``out`` is the per-channel median of
     the cell's members. ``keys`` (2, n) and ``quotients`` (n, C) are scratch:
     each value is divided once, and each key computed once per grid (the
-    divisions were most of the cost).
+    divisions were most of the cost); so are ``members`` (n) and
+    ``level_counts`` (:data:`_COUNTED_SPAN`, zero, and left zero), for the
+    medians.
     """
     mask = table_keys.shape[0] - 1
     empty = np.iinfo(np.int64).min
@@ -517,15 +521,13 @@ def _most_recurring(series, n, width, table_keys, table_counts, keys, quotients,
                 best_count = table_counts[slot]
                 best_key = key
                 best_grid = grid
-    values = np.empty(best_count, dtype=np.float64)
-    counts = np.zeros(_COUNTED_SPAN, dtype=np.int64)
     for c in range(series.shape[1]):
         m = 0
         for t in range(n):
             if keys[best_grid, t] == best_key:
-                values[m] = series[t, c]
+                members[m] = series[t, c]
                 m += 1
-        out[c] = _median_of_levels(values, m, counts)
+        out[c] = _median_of_levels(members, m, level_counts)
 
 
 # Integer levels spanning fewer than this many are counted for their median
@@ -625,6 +627,8 @@ def prefer_recurring(
         keys = np.empty((2, n_frames), dtype=np.int64)
         quotients = np.empty((n_frames, n_channels), dtype=np.float64)
         recurring = np.empty(n_channels, dtype=np.float64)
+        members = np.empty(n_frames, dtype=np.float64)
+        level_counts = np.zeros(_COUNTED_SPAN, dtype=np.int64)
         agreeing = np.empty(n_frames, dtype=np.float64)
         cells = best_frames[y // cell]
         for x in range(width):
@@ -636,7 +640,7 @@ def prefer_recurring(
             current = out[y, x]
             _most_recurring(
                 series, n_frames, decision_tolerance, table_keys, table_counts, keys, quotients,
-                recurring,
+                members, level_counts, recurring,
             )  # fmt: skip
             far = False
             for c in range(n_channels):
