@@ -220,3 +220,14 @@ def test_lazy_data_too_large_to_compute_is_refused_for_what_it_is():
     with pytest.raises(ValueError, match="beyond what the computation holds") as refused:
         extract_background(da.from_array(frames, chunks=(5, 32, 40))).compute()
     assert "NaN" not in str(refused.value)
+
+
+def test_a_warm_up_still_running_is_not_started_again(monkeypatch):
+    from napari_gmm_background.engine import compiling
+
+    monkeypatch.setattr(compiling, "_warm", set())  # as in a fresh process
+    first = compiling.start_warm_up(np.uint8, "motionless")
+    again = compiling.start_warm_up(np.uint8, "motionless")
+    assert first is not None and again is first
+    first.join()
+    assert compiling.start_warm_up(np.uint8, "motionless") is None  # warm now

@@ -25,6 +25,9 @@ WARM_UP_THREAD = "napari-gmm-background warm-up"
 # (dtype, method, colour only) keys whose kernels this process has compiled or loaded.
 _warm: "set[tuple[str, str, bool]]" = set()
 _warm_lock = threading.Lock()
+# The thread start_warm_up started for each key, and the lock it starts them under.
+_running: "dict[tuple[str, str, bool], threading.Thread]" = {}
+_starting_lock = threading.Lock()
 
 
 def is_warm(dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = False) -> bool:
@@ -85,10 +88,13 @@ def start_warm_up(
     """:func:`warm_up` in a background thread; None when there is nothing to prepare.
 
     A failure there is left for the real run to report, where the user
-    sees it (the widget's status line, the command line's error).
+    sees it (the widget's status line, the command line's error). A warm-up
+    of the same kernels still running is returned rather than started again
+    (the command line starts one while it probes a video, then waits for it).
     """
     if is_warm(dtype, method, colour=colour):
         return None
+    key = _key(dtype, method, colour)
 
     def prepare() -> None:
         try:
@@ -96,6 +102,11 @@ def start_warm_up(
         except Exception:  # said by the run that needs these kernels
             pass
 
-    thread = threading.Thread(target=prepare, name=WARM_UP_THREAD, daemon=True)
-    thread.start()
+    with _starting_lock:
+        running = _running.get(key)
+        if running is not None and running.is_alive():
+            return running
+        thread = threading.Thread(target=prepare, name=WARM_UP_THREAD, daemon=True)
+        thread.start()
+        _running[key] = thread
     return thread
