@@ -100,9 +100,10 @@ def extract_background(
         around it, for the methods that look for still moments (``gmm``,
         ``motionless``, ``motionless-gmm``, and ``auto`` where it runs ``gmm``).
     agreement : float
-        For the same methods: frames within this many noise standard
-        deviations of the first estimate agree with it and make the
-        background (0 keeps only the stillest frames' median).
+        For the same methods: frames within this many times the stillest
+        frames' spread (the median distance of a pixel's stillest frames
+        from their median, over the image) of the first estimate agree with
+        it and make the background (0 keeps only the stillest frames' median).
     per_frame : bool
         Return each frame's background, for backgrounds that drift: the
         method's static background times a gain per frame over the dark

@@ -61,8 +61,10 @@ class Settings:
         Frames each pixel (or cell) keeps, those with the least motion
         around it, for the methods that look for still moments.
     agreement : float
-        Frames within this many noise standard deviations of the first
-        estimate agree with it, and make the background (same methods).
+        Frames within this many times the stillest frames' spread (the
+        median distance of a pixel's stillest frames from their median) of
+        the first estimate agree with it, and make the background (same
+        methods).
     """
 
     n_components: int = EMSettings.n_components
@@ -279,7 +281,8 @@ _MIXTURE = ("n_components", "max_iter", "tol", "reg_covar", "engine", "random_st
 _STILLEST = ("n_stillest", "agreement")
 _MOTIONLESS_REFINEMENT = (
     "each pixel's 19 least-moving frames (motion averaged around the pixel), then the "
-    "median of every frame within 5 noise standard deviations of"
+    "median of every frame within 5 times the stillest frames' spread (the median "
+    "distance of a pixel's stillest frames from their median) of"
 )
 
 METHODS: "dict[str, Method]" = {
@@ -316,12 +319,13 @@ METHODS: "dict[str, Method]" = {
                 "most accurate measured, and fast"
             ),
             estimate=(
-                "per pixel, a mixture of a background Gaussian as wide as the measured noise "
-                "and a foreground covering everything else. Frames are scored by the motion "
+                "per pixel, a mixture of a background Gaussian as wide as its stillest "
+                "moments spread and a foreground covering everything else. Frames are scored by the motion "
                 "around each pixel, on a grid of cells about 160 across the smaller image "
                 "side; the background component starts at the median of the cell's 19 "
                 "stillest frames, takes every frame whose colour channels all lie within 5 "
-                "noise standard deviations of it (evenly spread frames where a stack is "
+                "times the stillest frames' spread (the median distance of a pixel's "
+                "stillest frames from their median) of it (evenly spread frames where a stack is "
                 "larger than 2**28 samples a channel), and its centre is their per-channel "
                 "median"
             ),
