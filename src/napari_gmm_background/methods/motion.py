@@ -92,9 +92,9 @@ MAX_REFINE_SAMPLES = 2**28
 MIN_REFINE_FRAMES = 128
 
 # The refinement's tolerance is a multiple of how far each pixel's stillest
-# frames lie from their median, measured at up to this many pixels (fewer
+# frames lie from their median, measured at about this many pixels (fewer
 # in long stacks, up to this many values over all frames).
-_SPREAD_PIXELS = 20_000
+_SPREAD_PIXELS = 4096
 _SPREAD_SAMPLES = 2**24
 
 # Two colours differ, for the vote between the stillest and the most
@@ -180,7 +180,7 @@ class _Scorer:
         change = cv2.absdiff(following, self.grey)
         self.grey, into = following, self.previous_change
         self.previous_change = change
-        if into is not None and not change.any():  # the frame scored is repeated
+        if into is not None and not cv2.countNonZero(change):  # the frame scored is repeated
             change = into
         return [(self.t - 1, self._around(change))]
 
@@ -239,33 +239,42 @@ def motion_scores(frames: np.ndarray, *, window: int, cell: int = 1) -> np.ndarr
 
 
 class _SpreadSampler:
-    """The same evenly spread pixels of every frame, for :func:`_kept_spread` of their stillest.
+    """Every frame on a sparse grid of pixels, for :func:`_kept_spread` of their stillest.
 
-    At most :data:`_SPREAD_PIXELS` pixels, and :data:`_SPREAD_SAMPLES`
-    values over all frames, so a long stack keeps tens of MB at most.
+    About :data:`_SPREAD_PIXELS` pixels, fewer where a long stack would
+    exceed :data:`_SPREAD_SAMPLES` values: a strided copy a frame, so
+    sampling costs next to nothing beside scoring.
     """
 
     def __init__(self, shape: tuple, dtype):
         n_frames, height, width, n_colours = shape
-        n_pixels = height * width
-        wanted = min(_SPREAD_PIXELS, max(1, _SPREAD_SAMPLES // max(n_frames * n_colours, 1)))
-        flat = np.arange(0, n_pixels, max(1, n_pixels // wanted))
-        self.rows, self.columns = np.divmod(flat, width)
-        self.samples = np.empty((n_frames, len(flat), n_colours), dtype=dtype)
+        self.step = _spread_step(shape)
+        grid = (len(range(0, height, self.step)), len(range(0, width, self.step)))
+        self.samples = np.empty((n_frames, *grid, n_colours), dtype=dtype)
 
     def see(self, t: int, frame: np.ndarray) -> None:
-        self.samples[t] = frame[self.rows, self.columns]
+        self.samples[t] = frame[:: self.step, :: self.step]
 
     def kept(self, kept_index: np.ndarray, cell: int) -> np.ndarray:
-        """The sampled pixels' values in their cells' stillest frames, (S, pixels, colours)."""
-        frames = kept_index[self.rows // cell, self.columns // cell].T
-        return self.samples[frames, np.arange(len(self.rows))]
+        """The sampled pixels' values in their cells' stillest frames, (S, rows, columns, colours)."""
+        _, n_rows, n_columns, _ = self.samples.shape
+        rows = np.arange(n_rows) * self.step // cell
+        columns = np.arange(n_columns) * self.step // cell
+        frames = np.moveaxis(kept_index[rows][:, columns], -1, 0)
+        return np.take_along_axis(self.samples, frames[..., np.newaxis], axis=0)
+
+
+def _spread_step(shape: tuple) -> int:
+    """The spacing of :class:`_SpreadSampler`'s grid for a (T, H, W, colours) stack."""
+    n_frames, height, width, n_colours = shape
+    wanted = min(_SPREAD_PIXELS, max(1, _SPREAD_SAMPLES // max(n_frames * n_colours, 1)))
+    return max(1, round(math.sqrt(height * width / wanted)))
 
 
 def _kept_spread(kept: np.ndarray) -> float:
     """How far the stillest frames lie from their median: the median distance of all.
 
-    ``kept`` (S, pixels, colours): pixels' values in their stillest frames.
+    ``kept`` (S, ..., colours): pixels' values in their stillest frames.
     A frame's distance is its farthest channel's, for every method: measured
     per channel, colour quantised in coarse steps in one channel (SBI
     IBMtest2) gave ``motionless`` a tolerance below its steps (0.16 -> 1.35
@@ -273,7 +282,7 @@ def _kept_spread(kept: np.ndarray) -> float:
     """
     if kept.size == 0:
         return 0.0
-    values = kept.astype(np.float64)
+    values = kept.reshape(len(kept), -1, kept.shape[-1]).astype(np.float64)
     return float(np.median(np.abs(values - np.median(values, axis=0)).max(axis=-1)))
 
 
@@ -554,8 +563,8 @@ class _StackFit:
         # Where the second pass finds each cell's kept frames: plane j holds its j-th stillest.
         self.kept_index = np.empty(grid + (n_kept,), dtype=np.int32)
         self.kept_index[...] = np.arange(n_kept, dtype=np.int32)
-        sampled = _SpreadSampler(self.source.shape, self.source.dtype)
-        kept = self.kept[:, sampled.rows, sampled.columns]
+        step = _spread_step(self.source.shape)  # the grid a pass over frames in memory samples
+        kept = self.kept[:, ::step, ::step]
         self._tolerances(_kept_spread(kept))
 
     def _offer(self, t: int, scores: np.ndarray) -> None:
