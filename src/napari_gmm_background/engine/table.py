@@ -319,15 +319,15 @@ METHODS: "dict[str, Method]" = {
                 "most accurate measured, and fast"
             ),
             estimate=(
-                "per pixel, a mixture of a background Gaussian as wide as its stillest "
-                "moments spread and a foreground covering everything else. Frames are scored by the motion "
-                "around each pixel, on a grid of cells about 160 across the smaller image "
-                "side; the background component starts at the median of the cell's 19 "
-                "stillest frames, takes every frame whose colour channels all lie within 5 "
-                "times the stillest frames' spread (the median distance of a pixel's "
-                "stillest frames from their median) of it (evenly spread frames where a stack is "
-                "larger than 2**28 samples a channel), and its centre is their per-channel "
-                "median"
+                "per pixel, a mixture of a background Gaussian as wide as its stillest moments "
+                "spread and a foreground covering everything else. Frames are scored by the "
+                "motion around each pixel (its change to the next frame), on a grid of cells "
+                "about 160 across the smaller image side; the background component starts at "
+                "the median of the cell's 19 stillest frames, takes every frame whose colour "
+                "channels all lie within 5 times the stillest frames' spread (the median "
+                "distance of a pixel's stillest frames from their median) of it (evenly spread "
+                "frames where a stack is larger than 2**28 samples a channel), and its centre "
+                "is their per-channel median"
             ),
             per_pixel=False,
             plan=_plan_still_gaussian,

@@ -256,7 +256,7 @@ class _SpreadSampler:
         self.samples[t] = frame[:: self.step, :: self.step]
 
     def kept(self, kept_index: np.ndarray, cell: int) -> np.ndarray:
-        """The sampled pixels' values in their cells' stillest frames, (S, rows, columns, colours)."""
+        """The sampled pixels' values in their cells' stillest frames: (S, rows, columns, C)."""
         _, n_rows, n_columns, _ = self.samples.shape
         rows = np.arange(n_rows) * self.step // cell
         columns = np.arange(n_columns) * self.step // cell
