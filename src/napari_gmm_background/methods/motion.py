@@ -95,7 +95,7 @@ MIN_REFINE_FRAMES = 128
 # frames lie from their median, measured at about this many pixels (fewer
 # in long stacks, up to this many values over all frames).
 _SPREAD_PIXELS = 4096
-_SPREAD_SAMPLES = 2**24
+_SPREAD_SAMPLES = 2**22
 
 # Two colours differ, for the vote between the stillest and the most
 # recurring one, by more than this share of the values' spread (or the
