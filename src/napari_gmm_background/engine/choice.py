@@ -271,14 +271,12 @@ def densest_level(values: np.ndarray, width: np.ndarray) -> np.ndarray:
 
     ``values`` (T, N); ``width`` (N,).
     """
+    from ..methods._level_kernels import densest_starts
+
     ordered = np.sort(values, axis=0)
     columns = np.arange(ordered.shape[1])
-    most = np.zeros(ordered.shape[1], dtype=np.int64)
     start = np.zeros(ordered.shape[1], dtype=np.int64)
-    for first in range(len(ordered)):  # the run starting at each sample in turn
-        count = np.count_nonzero(ordered <= ordered[first] + width, axis=0) - first
-        denser = count > most
-        most[denser], start[denser] = count[denser], first
+    densest_starts(ordered, np.ascontiguousarray(width, dtype=np.float64), start)
     low = ordered[start, columns]
     inside = (ordered >= low) & (ordered <= low + width)
     return np.where(inside, ordered, 0.0).sum(axis=0) / inside.sum(axis=0)

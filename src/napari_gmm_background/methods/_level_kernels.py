@@ -83,3 +83,25 @@ def steady_levels(
                 if settled:
                     break
             out[at, k] = sign * level
+
+
+@_jit
+def densest_starts(ordered, width, start):
+    """Where each column's densest run of samples ``width`` wide starts, into ``start``.
+
+    ``ordered`` (T, N) holds each column's samples sorted; a run starts at a
+    sample and takes every later one up to it plus the column's ``width``.
+    The first of equally long runs wins. Both ends only move forward, so a
+    column costs T steps, not the T x T of counting from every start.
+    """
+    n, n_columns = ordered.shape
+    for column in range(n_columns):
+        end, most, first = 0, 0, 0
+        for i in range(n):
+            limit = ordered[i, column] + width[column]
+            end = max(end, i)
+            while end < n and ordered[end, column] <= limit:
+                end += 1
+            if end - i > most:
+                most, first = end - i, i
+        start[column] = first
