@@ -21,3 +21,12 @@ def test_constant_noise_and_too_few_frames():
     assert abs(model.std(50.0) - 4) < 0.4
     single = estimate_noise_model(np.zeros((1, 8, 8), np.uint8))
     assert single.std(10.0) == np.sqrt(1 / 12)
+
+
+def test_column_medians_are_numpys_medians_for_few_and_many_rows():
+    from napari_gmm_background.core.noise import column_medians
+
+    rng = np.random.default_rng(2)
+    for n_rows in (1, 2, 7, 64, 513):
+        values = np.round(rng.normal(100, 5, (n_rows, 300, 3)))  # ties, as integers give
+        assert np.array_equal(column_medians(values), np.median(values, axis=0))

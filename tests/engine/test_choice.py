@@ -129,3 +129,40 @@ def test_lazy_data_is_chosen_for_from_its_sampled_frames_alone():
     lazy = da.from_array(frames, chunks=(10, 96, 96))
     assert choose_method(lazy) == choose_method(frames)
     np.testing.assert_array_equal(extract_background(lazy).compute(), extract_background(frames))
+
+
+def _densest_runs_counted(rows, width):
+    """Each row's densest run ``width`` wide by counting from every start, and its median."""
+    medians = []
+    for ratios in np.sort(rows, axis=1):
+        counts = np.searchsorted(ratios, ratios + width, side="right") - np.arange(len(ratios))
+        start = int(np.argmax(counts))
+        medians.append(np.median(ratios[start : start + counts[start]]))
+    return np.array(medians)
+
+
+@pytest.mark.parametrize("kind", ["noise", "clustered", "tied"])
+def test_the_compiled_searches_find_the_runs_a_count_from_every_start_finds(kind):
+    from napari_gmm_background.engine.choice import _brightness, densest_level
+
+    rng = np.random.default_rng(3)
+    n_frames, n_pixels = 40, 500
+    if kind == "noise":
+        values = rng.normal(100, 5, (n_frames, n_pixels))
+    elif kind == "clustered":  # a background and a brighter foreground over a third of the frames
+        values = rng.normal(100, 2, (n_frames, n_pixels))
+        values[rng.random((n_frames, n_pixels)) < 0.35] += 40
+    else:
+        values = rng.integers(0, 4, (n_frames, n_pixels)).astype(np.float64) + 1
+    width = np.full(n_pixels, 6.0)
+    ordered = np.sort(values, axis=0)
+    counted = []
+    for column in ordered.T:
+        counts = np.searchsorted(column, column + 6.0, side="right") - np.arange(n_frames)
+        start = int(np.argmax(counts))
+        counted.append(column[start : start + counts[start]].mean())
+    # the same run of samples (its sum taken in another order)
+    np.testing.assert_allclose(densest_level(values, width), counted, rtol=1e-12)
+    level, std = np.full(n_pixels, 100.0), np.full(n_pixels, 2.0)
+    brightness, _ = _brightness(values, level, std)
+    assert np.array_equal(brightness, _densest_runs_counted(values / level, 2 * 2.0 / 100))

@@ -21,8 +21,10 @@ import numpy as np
 __all__ = [
     "NoiseModel",
     "NoiseSampler",
+    "column_medians",
     "estimate_noise_model",
     "fit_noise_model",
+    "sorted_medians",
     "temporal_variance",
     "variance_of_changes",
 ]
@@ -108,7 +110,7 @@ class NoiseSampler:
         if len(samples) < 2 or samples.shape[1] == 0:
             return NoiseModel(0.0, 0.0, max(quantum, 1e-12))
         samples = samples.astype(np.float64)
-        return fit_noise_model(np.median(samples, axis=0), temporal_variance(samples), quantum)
+        return fit_noise_model(column_medians(samples), temporal_variance(samples), quantum)
 
 
 def temporal_variance(samples: np.ndarray) -> np.ndarray:
@@ -121,7 +123,31 @@ def temporal_variance(samples: np.ndarray) -> np.ndarray:
 
 def variance_of_changes(changes: np.ndarray) -> np.ndarray:
     """Each column's noise variance, from its changes between two frames (K, N) each."""
-    return (np.median(np.abs(changes), axis=0) / _MAD_OF_DIFFERENCES) ** 2
+    return (column_medians(np.abs(changes)) / _MAD_OF_DIFFERENCES) ** 2
+
+
+# Up to this many rows a sort along the first axis beats np.median's partition.
+_SORT_ROWS = 512
+
+
+def column_medians(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` of finite values, the same numbers, faster for few rows.
+
+    ``np.median`` partitions along the last axis, so it first moves the
+    first axis there: for the tens of frames of a sample, a sort along the
+    first axis and a pick costs a third of it (a quarter more for 1,500).
+    """
+    if len(values) > _SORT_ROWS or len(values) == 0:
+        return np.median(values, axis=0)
+    return sorted_medians(np.sort(values, axis=0))
+
+
+def sorted_medians(ordered: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` of finite values, from ``ordered``, their sort along axis 0."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def fit_noise_model(level: np.ndarray, variance: np.ndarray, quantum: float) -> NoiseModel:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.noise import NoiseModel, fit_noise_model, variance_of_changes
+from ..core.noise import NoiseModel, fit_noise_model, sorted_medians, variance_of_changes
 from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ __all__ = [
     "choose_for_sample",
     "colour_choice",
     "choose_method",
+    "compile_kernels",
     "describe_choices",
     "densest_level",
     "grid_step",
@@ -213,11 +214,12 @@ class FrameSample:
         self.grid = on_grid.shape[1:]
         self.values = on_grid.reshape(len(sample), -1).astype(np.float64)
         quantum = 1 / 12 if np.issubdtype(sample.dtype, np.integer) else 0.0
-        median = np.median(self.values, axis=0)
+        ordered = np.sort(self.values, axis=0)
+        median = sorted_medians(ordered)
         changes = self.values[0::2] - self.values[1::2]
         self.noise = fit_noise_model(median, variance_of_changes(changes), quantum)
         self.std = self.noise.std(median)
-        self.level = densest_level(self.values, DENSEST * self.std)
+        self.level = _densest_of_sorted(ordered, DENSEST * self.std)
         self.brightness, self.agreeing = _brightness(self.values, self.level, self.std)
 
 
@@ -271,15 +273,25 @@ def densest_level(values: np.ndarray, width: np.ndarray) -> np.ndarray:
 
     ``values`` (T, N); ``width`` (N,).
     """
+    return _densest_of_sorted(np.sort(values, axis=0), width)
+
+
+def _densest_of_sorted(ordered: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """:func:`densest_level` of ``ordered``, each column's samples sorted."""
     from ..methods._level_kernels import densest_starts
 
-    ordered = np.sort(values, axis=0)
     columns = np.arange(ordered.shape[1])
     start = np.zeros(ordered.shape[1], dtype=np.int64)
     densest_starts(ordered, np.ascontiguousarray(width, dtype=np.float64), start)
     low = ordered[start, columns]
     inside = (ordered >= low) & (ordered <= low + width)
     return np.where(inside, ordered, 0.0).sum(axis=0) / inside.sum(axis=0)
+
+
+def compile_kernels() -> None:
+    """Compile, or load from numba's cache, the kernels of the choice and the drift check."""
+    densest_level(np.zeros((2, 1)), np.ones(1))
+    _brightness(np.ones((2, 1)), np.ones(1), np.ones(1))
 
 
 def _brightness(values: np.ndarray, level: np.ndarray, std: np.ndarray) -> tuple:
@@ -291,6 +303,8 @@ def _brightness(values: np.ndarray, level: np.ndarray, std: np.ndarray) -> tuple
     where the foreground's spread. A sample agrees within three of its own
     deviations. See :class:`FrameSample`.
     """
+    from ..methods._level_kernels import densest_run_medians
+
     usable = level > 0
     if not usable.any():
         return np.ones(len(values)), np.ones(len(values))
@@ -298,10 +312,8 @@ def _brightness(values: np.ndarray, level: np.ndarray, std: np.ndarray) -> tuple
     spread = std[usable] / level[usable]
     width = 2 * float(np.median(spread))
     brightness = np.empty(len(values))
-    for t, ratios in enumerate(np.sort(ratio, axis=1)):
-        counts = np.searchsorted(ratios, ratios + width, side="right") - np.arange(len(ratios))
-        start = int(np.argmax(counts))
-        brightness[t] = np.median(ratios[start : start + counts[start]])
+    # numpy's sort is several times numba's; the rest of the search is one compiled pass.
+    densest_run_medians(np.sort(ratio, axis=1), width, brightness)
     agreeing = np.abs(ratio - brightness[:, None]) < 3 * spread
     return brightness, agreeing.mean(axis=1)
 

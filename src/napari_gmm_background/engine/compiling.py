@@ -79,10 +79,10 @@ def warm_up(dtype: "DTypeLike", method: str = DEFAULT_METHOD, *, colour: bool = 
             extract_background(frames, method=name)
             if colour and get_method(name).streams:  # a video longer than memory streams
                 compile_streamed_pass(key[0])
-        if get_method(method).chooses:  # its choice and drift check find densest levels
-            from .choice import densest_level
+        if get_method(method).chooses:
+            from .choice import compile_kernels
 
-            densest_level(np.zeros((2, 1)), np.ones(1))
+            compile_kernels()
         _warm.add(key)
 
 

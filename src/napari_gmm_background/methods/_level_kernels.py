@@ -105,3 +105,27 @@ def densest_starts(ordered, width, start):
             if end - i > most:
                 most, first = end - i, i
         start[column] = first
+
+
+@_jit
+def densest_run_medians(ordered, width, out):
+    """The median of each row's densest run of samples ``width`` wide, into ``out``.
+
+    ``ordered`` (T, N) holds each row's samples sorted; the run is taken as
+    in :func:`densest_starts`, its median as ``np.median`` takes it.
+    """
+    n_rows, n = ordered.shape
+    for row in range(n_rows):
+        end, most, first = 0, 0, 0
+        for i in range(n):
+            limit = ordered[row, i] + width
+            end = max(end, i)
+            while end < n and ordered[row, end] <= limit:
+                end += 1
+            if end - i > most:
+                most, first = end - i, i
+        middle = first + most // 2
+        if most % 2:
+            out[row] = ordered[row, middle]
+        else:
+            out[row] = (ordered[row, middle - 1] + ordered[row, middle]) / 2

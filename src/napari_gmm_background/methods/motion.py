@@ -50,6 +50,7 @@ import numpy as np
 
 from ..core.checks import check_count, check_number
 from ..core.layout import NON_FINITE_MESSAGE, check_magnitude
+from ..core.noise import column_medians
 from ..core.plan import Plan, Step
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ def _kept_spread(kept: np.ndarray) -> float:
     if kept.size == 0:
         return 0.0
     values = kept.reshape(len(kept), -1, kept.shape[-1]).astype(np.float64)
-    return float(np.median(np.abs(values - np.median(values, axis=0)).max(axis=-1)))
+    return float(np.median(np.abs(values - column_medians(values)).max(axis=-1)))
 
 
 def _value_range(frames: np.ndarray) -> float:
