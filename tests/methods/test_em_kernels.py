@@ -100,3 +100,29 @@ def test_kmeans_initialisation_is_the_exact_optimum(n_components):
 
         best = min(combinations(range(1, m), n_components - 1), key=sse)
         assert sse(tuple(bounds[1:-1])) == pytest.approx(sse(best), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("n_workers", [1, 2, 3])
+def test_the_8_bit_histograms_fit_what_the_float_series_fit(n_workers):
+    """uint8 pixels go through wide blocks of histograms, the others through sorted
+    series; over several blocks, the last one partial, both give the same model."""
+    from napari_gmm_background.datasets import synthetic_traffic
+
+    frames, _ = synthetic_traffic(n_frames=60, height=10, width=23, seed=4)
+    data = frames.reshape(60, -1)[:, : 2 * kernels.UINT8_BLOCK_SIZE + 77]
+    n_pixels = data.shape[1]
+    assert n_pixels % kernels.UINT8_BLOCK_SIZE and n_pixels > 2 * kernels.UINT8_BLOCK_SIZE
+
+    def fit(array, is_uint8):
+        outputs = (np.empty(n_pixels),) + tuple(np.empty((n_pixels, 2)) for _ in range(3))
+        n_iter = np.empty(n_pixels, np.int32)
+        kernel = kernels.fit_pixels_kernel(array.dtype)
+        for worker in range(n_workers):
+            bad = kernel(
+                array, 2, 100, 1e-3, 1e-6, *outputs, n_iter, True, is_uint8, worker, n_workers
+            )
+            assert bad == 0
+        return outputs + (n_iter,)
+
+    for histogram, series in zip(fit(data, True), fit(data.astype(np.float64), False), strict=True):
+        np.testing.assert_array_equal(histogram, series)

@@ -393,7 +393,7 @@ class _Fit:
             self.means[model], self.variances[model], self.n_iter[model], self.store_model,
             self.is_uint8,
         )  # fmt: skip
-        n_blocks = -(-chunk.shape[1] // _em_kernels.BLOCK_SIZE)
+        n_blocks = -(-chunk.shape[1] // _em_kernels.block_size(self.is_uint8))
         if sum(on_workers(fit_share, n_blocks)):
             raise ValueError(NON_FINITE_MESSAGE)
 
