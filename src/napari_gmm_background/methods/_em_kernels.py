@@ -39,12 +39,6 @@ BLOCK_SIZE = 32
 # (256 KB) still sit in the core's L2 cache.
 UINT8_BLOCK_SIZE = 256
 
-
-def block_size(is_uint8):
-    """Pixels per block of ``_fit_pixels``: its workers deal out blocks of this many."""
-    return UINT8_BLOCK_SIZE if is_uint8 else BLOCK_SIZE
-
-
 # The vectorised E-step runs over whole multiples of this many values.
 _PAD = 8
 
@@ -52,6 +46,15 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 # Inlined into the caller at numba's level: array arguments then need no
 # reference counting per call, which per pixel adds up.
 _jit_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+
+@_jit_inline
+def block_size(is_uint8):
+    """Pixels per block of ``_fit_pixels``: its workers deal out blocks of this many.
+
+    Compiled, so that the kernel and its Python callers share one rule.
+    """
+    return UINT8_BLOCK_SIZE if is_uint8 else BLOCK_SIZE
 
 
 @_jit_inline
@@ -747,7 +750,7 @@ def _fit_pixels(
     selects the histogram path, valid only for uint8 ``data``.
     """
     n_samples, n_pixels = data.shape
-    size = UINT8_BLOCK_SIZE if is_uint8 else BLOCK_SIZE
+    size = block_size(is_uint8)
     n_blocks = (n_pixels + size - 1) // size
     n_distinct_max = (256 if is_uint8 else n_samples) + _PAD
     bad = 0
