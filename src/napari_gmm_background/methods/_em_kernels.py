@@ -58,12 +58,19 @@ def block_size(is_uint8):
 
 
 @_jit_inline
-def _distinct_counts_uint8(hist_row, lowest, highest, values, counts):
+def _distinct_counts_uint8(hist_row, values, counts):
     """Distinct values (ascending) and counts from a 256-bin histogram.
 
-    Reads only the bins from ``lowest`` to ``highest`` and leaves them zeroed,
-    ready for the next pixel.
+    Leaves the row zeroed, ready for the next pixel.
     """
+    # The filled range, found from the bins in one branch-free (vectorised)
+    # pass: cheaper than tracking each sample's minimum and maximum.
+    lowest = 255
+    highest = 0
+    for level in range(256):
+        filled = hist_row[level] != 0
+        lowest = min(lowest, level if filled else 255)
+        highest = max(highest, level if filled else 0)
     m = 0
     for level in range(lowest, highest + 1):
         c = hist_row[level]
@@ -259,15 +266,20 @@ def _exp_neg(a):
     error moves means by well under 1e-6 grey levels.
     """
     y = min(a, _EXP_CUTOFF) * (1.0 / 128.0)
-    p = 1.0 - y / 9.0
-    p = 1.0 - y / 8.0 * p
-    p = 1.0 - y / 7.0 * p
-    p = 1.0 - y / 6.0 * p
-    p = 1.0 - y / 5.0 * p
-    p = 1.0 - y / 4.0 * p
-    p = 1.0 - y / 3.0 * p
-    p = 1.0 - y / 2.0 * p
-    p = 1.0 - y * p
+    y2 = y * y
+    y4 = y2 * y2
+    # The Taylor terms to degree 9 by Estrin's scheme: pairs of terms in
+    # parallel, then combined. The E-step is bound by the latency of this
+    # chain (a pixel has few values to overlap), and Horner's rule is twice
+    # as deep.
+    a01 = 1.0 - y
+    a23 = 0.5 - y * (1.0 / 6.0)
+    a45 = 1.0 / 24.0 - y * (1.0 / 120.0)
+    a67 = 1.0 / 720.0 - y * (1.0 / 5040.0)
+    a89 = 1.0 / 40320.0 - y * (1.0 / 362880.0)
+    b03 = a01 + y2 * a23
+    b47 = a45 + y2 * a67
+    p = b03 + y4 * (b47 + y4 * a89)
     for _ in range(7):
         p = p * p
     return p if a < _EXP_CUTOFF else 0.0
@@ -282,13 +294,12 @@ def _log_atanh_series(z):
     mean log-likelihood by far less than ``tol``.
     """
     z2 = z * z
-    p = 1.0 / 13.0
-    p = p * z2 + 1.0 / 11.0
-    p = p * z2 + 1.0 / 9.0
-    p = p * z2 + 1.0 / 7.0
-    p = p * z2 + 1.0 / 5.0
-    p = p * z2 + 1.0 / 3.0
-    p = p * z2 + 1.0
+    z4 = z2 * z2
+    # Estrin's scheme, as in _exp_neg: a shorter chain than Horner's rule.
+    a01 = 1.0 + z2 * (1.0 / 3.0)
+    a23 = 1.0 / 5.0 + z2 * (1.0 / 7.0)
+    a45 = 1.0 / 9.0 + z2 * (1.0 / 11.0)
+    p = a01 + z4 * (a23 + z4 * (a45 + z4 * (1.0 / 13.0)))
     return 2.0 * z * p
 
 
@@ -757,8 +768,6 @@ def _fit_pixels(
     # Per-worker scratch, allocated once: the pixel loop allocates nothing.
     # Histograms start zeroed and are zeroed again as they are read.
     hist = np.zeros((size if is_uint8 else 1, 256 if is_uint8 else 1), dtype=np.int32)
-    lowest = np.empty(size, dtype=np.int64)
-    highest = np.empty(size, dtype=np.int64)
     series = np.empty((1 if is_uint8 else size, 1 if is_uint8 else n_samples), dtype=np.float64)
     values = np.empty(n_distinct_max, dtype=np.float64)
     counts = np.empty(n_distinct_max, dtype=np.float64)
@@ -772,17 +781,9 @@ def _fit_pixels(
         width = stop - start
         # Gather the block frame by frame: each read is a contiguous run.
         if is_uint8:
-            for j in range(width):
-                lowest[j] = 255
-                highest[j] = 0
             for t in range(n_samples):
                 for j in range(width):
                     hist[j, int(data[t, start + j])] += 1
-                # Apart from the scatter above, so that it vectorises.
-                for j in range(width):
-                    level = int(data[t, start + j])
-                    lowest[j] = min(lowest[j], level)
-                    highest[j] = max(highest[j], level)
         else:
             for t in range(n_samples):
                 for j in range(width):
@@ -791,7 +792,7 @@ def _fit_pixels(
         for j in range(width):
             p = start + j
             if is_uint8:
-                m = _distinct_counts_uint8(hist[j], lowest[j], highest[j], values, counts)
+                m = _distinct_counts_uint8(hist[j], values, counts)
             else:
                 row = series[j]
                 row.sort()
