@@ -192,8 +192,9 @@ class _Source:
 def _plan_in_blocks(plan_stack, layout: Layout, source: _Source) -> Plan:
     """Each stack read on demand by the method: parts along time, then blocks of rows."""
     plans = [plan_stack(stack) for _, stack in source.data.stacks(layout)]
+    # The assembled floats are this run's own: rounded in place, not copied.
     return sequence(plans, partial(_assemble, layout=layout)).map(
-        partial(cast_like, dtype=source.dtype)
+        partial(cast_like, dtype=source.dtype, overwrite=True)
     )
 
 
@@ -202,7 +203,9 @@ def _plan_in_memory(entry, plan_stack, layout, source: _Source, settings, keep_m
         return _plan_per_frame(plan_stack, layout, source)
     static = _plan_static(entry, plan_stack, layout, source).map(source.unscale)
     if not keep_model:
-        return static.map(partial(cast_like, dtype=source.dtype))
+        # The floats are the run's own (no model shares them): rounded in
+        # place, which spares a frame-sized temporary and its page faults.
+        return static.map(partial(cast_like, dtype=source.dtype, overwrite=True))
     return _plan_with_model(entry, layout, source, settings, static)
 
 
