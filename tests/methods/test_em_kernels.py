@@ -25,8 +25,17 @@ def test_em_matches_sklearn_iteration_for_iteration():
         counts = np.concatenate([counts.astype(float), np.zeros(8)])
         n_components = 2 + trial % 2
         weights, means, variances = (np.empty(n_components) for _ in range(3))
-        bounds = kmeans_bounds(values[:m], counts[:m], n_components)
-        kernels._initialize(values, counts, m, len(series), bounds, 1e-6, weights, means, variances)
+        bounds, prefix = kmeans_bounds(values[:m], counts[:m], n_components)
+        kernels._initialize(
+            *prefix, values[m // 2], len(series), bounds, 1e-6, weights, means, variances
+        )
+        # The prefix sums give the clusters' parameters that a pass over each gives.
+        labels = np.repeat(np.arange(n_components), np.diff(bounds))
+        for k in range(n_components):
+            cluster = np.repeat(values[:m][labels == k], counts[:m][labels == k].astype(int))
+            np.testing.assert_allclose(weights[k], len(cluster) / len(series), rtol=1e-14)
+            np.testing.assert_allclose(means[k], cluster.mean(), rtol=1e-14)
+            np.testing.assert_allclose(variances[k], cluster.var() + 1e-6, rtol=1e-10)
         scratch = (
             np.empty((3 + n_components, m + 1)),
             np.empty((n_components, m), np.int64),
@@ -78,7 +87,7 @@ def kmeans_bounds(values, counts, n_components):
         np.empty((64, 4), np.int64),
         bounds,
     )
-    return bounds
+    return bounds, scratch[:3]
 
 
 @pytest.mark.parametrize("n_components", [2, 3, 4])
@@ -88,7 +97,7 @@ def test_kmeans_initialisation_is_the_exact_optimum(n_components):
         values = np.unique(rng.integers(0, 60, 18)).astype(float)
         counts = rng.integers(1, 5, len(values)).astype(float)
         m = len(values)
-        bounds = kmeans_bounds(values, counts, n_components)
+        bounds, _ = kmeans_bounds(values, counts, n_components)
 
         def sse(splits, values=values, counts=counts, m=m):
             edges = (0, *splits, m)

@@ -228,24 +228,28 @@ def _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start,
 
 
 @_jit_inline
-def _initialize(values, counts, m, n_samples, bounds, reg_covar, weights, means, variances):
-    """Gaussian parameters from hard labels, as ``GaussianMixture._initialize``."""
+def _initialize(
+    prefix_n, prefix_s, prefix_q, centre, n_samples, bounds, reg_covar, weights, means, variances
+):
+    """Gaussian parameters from hard labels, as ``GaussianMixture._initialize``.
+
+    From k-means' prefix sums of c, c d and c d**2 (d = x - ``centre``): a
+    cluster's sums are differences of two entries, not a pass over its values.
+    """
     n_components = weights.shape[0]
     for k in range(n_components):
-        nk = 0.0
-        sk = 0.0
-        for i in range(bounds[k], bounds[k + 1]):
-            nk += counts[i]
-            sk += counts[i] * values[i]
-        nk += _NK_FLOOR
-        mean = sk / nk
-        ss = 0.0
-        for i in range(bounds[k], bounds[k + 1]):
-            d = values[i] - mean
-            ss += counts[i] * d * d
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        n = prefix_n[hi] - prefix_n[lo]
+        s = prefix_s[hi] - prefix_s[lo]
+        q = prefix_q[hi] - prefix_q[lo]
+        nk = n + _NK_FLOOR
+        shift = s / nk
+        # sum c (x - mean)^2 about the mean, expanded about the centre.
+        ss = q - 2.0 * shift * s + shift * shift * n
         weights[k] = nk / n_samples
-        means[k] = mean
-        variances[k] = ss / nk + reg_covar
+        means[k] = centre + shift
+        variances[k] = max(ss, 0.0) / nk + reg_covar
 
 
 # Flags for the E/M inner loop: reassociation lets LLVM vectorise its sums.
@@ -609,7 +613,18 @@ def _fit_distinct(
         stack,
         bounds,
     )
-    _initialize(values, counts, m, n_samples, bounds, reg_covar, weights, means, variances)
+    _initialize(
+        prefix[0],
+        prefix[1],
+        prefix[2],
+        values[m // 2],
+        n_samples,
+        bounds,
+        reg_covar,
+        weights,
+        means,
+        variances,
+    )
 
     # Pad to whole SIMD vectors with zero-count copies of the last value, so
     # the vectorised E-step has no scalar remainder. They add nothing.
