@@ -140,11 +140,20 @@ def _kmeans_bounds(
     prefix_n[0] = 0.0
     prefix_s[0] = 0.0
     prefix_q[0] = 0.0
+    # Running sums in registers: as far as the compiler knows the arrays may
+    # alias, so summing in them reloads each sum just stored.
+    n = 0.0
+    s = 0.0
+    q = 0.0
     for i in range(m):
+        c = counts[i]
         d = values[i] - centre
-        prefix_n[i + 1] = prefix_n[i] + counts[i]
-        prefix_s[i + 1] = prefix_s[i] + counts[i] * d
-        prefix_q[i + 1] = prefix_q[i] + counts[i] * d * d
+        n += c
+        s += c * d
+        q += c * d * d
+        prefix_n[i + 1] = n
+        prefix_s[i + 1] = s
+        prefix_q[i + 1] = q
 
     bounds[0] = 0
     bounds[n_components] = m
@@ -162,9 +171,12 @@ def _kmeans_bounds(
             s_left = prefix_s[split]
             s_right = total_s - s_left
             score[split] = s_left * s_left / n_left + s_right * s_right / (total_n - n_left)
+        # The best score in a register, not reloaded from the array by index.
         best = 1
+        best_score = score[1]
         for split in range(2, m):
-            if score[split] > score[best]:
+            if score[split] > best_score:
+                best_score = score[split]
                 best = split
         bounds[1] = best
         return
