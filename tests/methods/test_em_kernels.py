@@ -25,10 +25,8 @@ def test_em_matches_sklearn_iteration_for_iteration():
         counts = np.concatenate([counts.astype(float), np.zeros(8)])
         n_components = 2 + trial % 2
         weights, means, variances = (np.empty(n_components) for _ in range(3))
-        bounds, prefix = kmeans_bounds(values[:m], counts[:m], n_components)
-        kernels._initialize(
-            *prefix, values[m // 2], len(series), bounds, 1e-6, weights, means, variances
-        )
+        bounds, prefix, centre = kmeans_bounds(values[:m], counts[:m], n_components)
+        kernels._initialize(*prefix, centre, len(series), bounds, 1e-6, weights, means, variances)
         # The prefix sums give the clusters' parameters that a pass over each gives.
         labels = np.repeat(np.arange(n_components), np.diff(bounds))
         for k in range(n_components):
@@ -76,7 +74,7 @@ def kmeans_bounds(values, counts, n_components):
     m = len(values)
     bounds = np.empty(n_components + 1, dtype=np.int64)
     scratch = np.empty((3 + n_components, m + 1))
-    kernels._kmeans_bounds(
+    centre = kernels._kmeans_bounds(
         values,
         counts,
         m,
@@ -87,7 +85,7 @@ def kmeans_bounds(values, counts, n_components):
         np.empty((64, 4), np.int64),
         bounds,
     )
-    return bounds, scratch[:3]
+    return bounds, scratch[:3], centre
 
 
 @pytest.mark.parametrize("n_components", [2, 3, 4])
@@ -97,7 +95,7 @@ def test_kmeans_initialisation_is_the_exact_optimum(n_components):
         values = np.unique(rng.integers(0, 60, 18)).astype(float)
         counts = rng.integers(1, 5, len(values)).astype(float)
         m = len(values)
-        bounds, _ = kmeans_bounds(values, counts, n_components)
+        bounds, _, _ = kmeans_bounds(values, counts, n_components)
 
         def sse(splits, values=values, counts=counts, m=m):
             edges = (0, *splits, m)

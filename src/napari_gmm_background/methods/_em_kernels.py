@@ -132,7 +132,8 @@ def _kmeans_bounds(
     al. 2017), O(n_components m log m).
 
     ``dp_cost`` and ``dp_start`` are (n_components, >= m) scratch, ``stack``
-    is (64, 4) int64 scratch.
+    is (64, 4) int64 scratch. Returns the value the prefix sums are taken
+    about (their d = x - centre), which ``_initialize`` and ``_em_two`` need.
     """
     # Sums about a middle value keep the sums of squares well conditioned
     # (``_em_two`` uses the totals, about the same value).
@@ -158,7 +159,7 @@ def _kmeans_bounds(
     bounds[0] = 0
     bounds[n_components] = m
     if n_components == 1:
-        return
+        return centre
     if n_components == 2:
         # Least sum of squares = largest S_left^2 / n_left + S_right^2 / n_right.
         # All splits are scored in one vectorisable loop, then the first best
@@ -179,9 +180,10 @@ def _kmeans_bounds(
                 best_score = score[split]
                 best = split
         bounds[1] = best
-        return
+        return centre
 
     _kmeans_dp(m, n_components, prefix_n, prefix_s, prefix_q, dp_cost, dp_start, stack, bounds)
+    return centre
 
 
 @_jit
@@ -612,7 +614,7 @@ def _fit_distinct(
 
     prefix = kmeans_scratch[:3]
     dp_cost = kmeans_scratch[3:]
-    _kmeans_bounds(
+    centre = _kmeans_bounds(
         values,
         counts,
         m,
@@ -629,7 +631,7 @@ def _fit_distinct(
         prefix[0],
         prefix[1],
         prefix[2],
-        values[m // 2],
+        centre,
         n_samples,
         bounds,
         reg_covar,
@@ -657,7 +659,7 @@ def _fit_distinct(
             weights,
             means,
             variances,
-            values[m // 2],
+            centre,
             prefix[0][m],
             prefix[1][m],
             prefix[2][m],
